@@ -1,0 +1,84 @@
+"""Audio I/O and event windowing: load, mix down, resample, crop, normalize."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+
+class AudioError(ValueError):
+    """Audio that cannot be read or used, with the file named in the message."""
+
+
+def load_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Read any soundfile-supported file as mono float32, resampled when ``sample_rate`` is given.
+
+    Multi-channel audio is averaged to mono. Raises :class:`AudioError` for unreadable,
+    empty or non-finite audio.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: audio file not found")
+    try:
+        wave, sr = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(f"{path}: cannot decode audio ({exc}); re-export it as WAV or FLAC") from None
+    if wave.shape[0] == 0:
+        raise AudioError(f"{path}: file holds no samples")
+    wave = wave.mean(axis=1) if wave.shape[1] > 1 else wave[:, 0]
+    if not np.isfinite(wave).all():
+        raise AudioError(f"{path}: holds NaN or infinite samples; repair or drop the file")
+    if sample_rate is not None and sr != sample_rate:
+        wave = resample(wave, sr, sample_rate)
+        sr = sample_rate
+    return np.ascontiguousarray(wave, dtype=np.float32), sr
+
+
+def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Band-limited resampling (soxr high quality)."""
+    if orig_sr == target_sr:
+        return wave
+    return soxr.resample(wave, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+
+
+def fit_length(wave: np.ndarray, n_samples: int, start: int = 0) -> np.ndarray:
+    """Take ``n_samples`` from ``start``, zero-padding where the audio runs out."""
+    out = np.zeros(n_samples, dtype=np.float32)
+    start = max(0, start)
+    piece = wave[start : start + n_samples]
+    out[: len(piece)] = piece
+    return out
+
+
+def center_fit(wave: np.ndarray, n_samples: int) -> np.ndarray:
+    """Centre-crop or centre-pad to exactly ``n_samples``."""
+    if len(wave) >= n_samples:
+        start = (len(wave) - n_samples) // 2
+        return np.ascontiguousarray(wave[start : start + n_samples], dtype=np.float32)
+    out = np.zeros(n_samples, dtype=np.float32)
+    offset = (n_samples - len(wave)) // 2
+    out[offset : offset + len(wave)] = wave
+    return out
+
+
+def event_window(
+    wave: np.ndarray, sample_rate: int, n_samples: int, onset_sec: float | None
+) -> np.ndarray:
+    """Window one event: onset-based crop in a full track, centre crop/pad for a snippet.
+
+    ``onset_sec=None`` marks a snippet (one event per file).
+    """
+    if onset_sec is None:
+        return center_fit(wave, n_samples)
+    return fit_length(wave, n_samples, start=round(onset_sec * sample_rate))
+
+
+def peak_normalize(wave: np.ndarray, eps: float = 1e-8) -> np.ndarray:
+    """Scale to peak 1; silent input stays silent (no division by zero)."""
+    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    if peak < eps:
+        return np.zeros_like(wave, dtype=np.float32)
+    return (wave / peak).astype(np.float32, copy=False)

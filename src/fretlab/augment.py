@@ -1,0 +1,46 @@
+"""Training-time augmentation on log-mel features; an identity in eval mode."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fretlab.params import Augment, Featurize
+
+
+class FeatureAugment(nn.Module):
+    """Random gain (a dB offset), circular-free time shift, and a low-level noise floor.
+
+    Applies to channel 0 (log-mel dB) for gain and noise; the shift moves every channel.
+    """
+
+    def __init__(self, cfg: Augment, feat: Featurize) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.max_shift = round(cfg.shift_ms / 1000 * feat.sample_rate / feat.hop_length)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        b = x.shape[0]
+        x = x.clone()
+        if self.cfg.gain_db > 0:
+            gain = (torch.rand(b, 1, 1, device=x.device) * 2 - 1) * self.cfg.gain_db
+            x[:, 0] = x[:, 0] + gain
+        if self.cfg.noise_db is not None:
+            noise_db = self.cfg.noise_db + 10 * torch.log10(torch.rand_like(x[:, 0]).clamp_min(1e-6))
+            # adding noise power in the dB domain: log-sum of the two powers
+            x[:, 0] = 10 * torch.log10(10 ** (x[:, 0] / 10) + 10 ** (noise_db / 10))
+        if self.max_shift > 0:
+            x = self._shift(x, torch.randint(-self.max_shift, self.max_shift + 1, (b,), device=x.device))
+        return x
+
+    @staticmethod
+    def _shift(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+        """Shift each example in time, filling with its own minimum (the silence floor)."""
+        t = x.shape[-1]
+        idx = torch.arange(t, device=x.device)[None, :] - shifts[:, None]  # (B, T)
+        valid = (idx >= 0) & (idx < t)
+        gathered = torch.gather(x, -1, idx.clamp(0, t - 1)[:, None, None, :].expand_as(x))
+        floor = x.amin(dim=(-2, -1), keepdim=True).expand_as(x)
+        return torch.where(valid[:, None, None, :], gathered, floor)

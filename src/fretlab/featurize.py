@@ -1,0 +1,224 @@
+"""Build the feature cache: one memory-mapped array per split, streamed from parallel workers.
+
+Workers each load a handful of files, window and normalize their events, and run the shared
+:class:`~fretlab.features.FeatureExtractor`; the parent writes results straight into an
+``np.lib.format.open_memmap`` file, with a bounded number of chunks in flight, so peak memory
+does not grow with the dataset.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from fretlab.audio import AudioError, event_window, load_audio, peak_normalize
+from fretlab.features import FeatureExtractor, extract
+from fretlab.io import atomic_path, write_csv, write_json
+from fretlab.params import Featurize
+
+_EXTRACTOR: FeatureExtractor | None = None
+
+
+class FeaturizeError(ValueError):
+    """An event that cannot be featurized while ``featurize.on_error`` is ``raise``."""
+
+
+@dataclass
+class FileTask:
+    """All events of one audio file (loaded once)."""
+
+    path: str
+    positions: list[int]
+    note_ids: list[str]
+    onsets: list[float | None]  # None: a snippet, centre-cropped
+
+
+@dataclass
+class ChunkResult:
+    positions: list[int] = field(default_factory=list)
+    features: list[np.ndarray] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def _init_worker(extractor: FeatureExtractor) -> None:
+    global _EXTRACTOR
+    torch.set_num_threads(1)
+    _EXTRACTOR = extractor
+
+
+def prepare_windows(wave: np.ndarray, sr: int, onsets: list[float | None], cfg: Featurize) -> np.ndarray:
+    """Windows of ``cfg.target_duration`` for each onset, peak-normalized, shape ``(events, samples)``."""
+    return np.stack([peak_normalize(event_window(wave, sr, cfg.n_samples, onset)) for onset in onsets])
+
+
+def _process_chunk(tasks: list[FileTask]) -> ChunkResult:
+    assert _EXTRACTOR is not None, "worker not initialised"
+    cfg = _EXTRACTOR.cfg
+    out = ChunkResult()
+    windows = []
+    for task in tasks:
+        try:
+            wave, sr = load_audio(task.path, cfg.sample_rate)
+        except AudioError as exc:
+            out.skipped += [{"note_id": n, "audio_path": task.path, "reason": str(exc)} for n in task.note_ids]
+            continue
+        duration = len(wave) / sr
+        for pos, note_id, onset in zip(task.positions, task.note_ids, task.onsets, strict=True):
+            if onset is not None and onset >= duration:
+                reason = f"{task.path}: onset_sec {onset:.3f} is past the end of the file ({duration:.3f} s)"
+                out.skipped.append({"note_id": note_id, "audio_path": task.path, "reason": reason})
+                continue
+            windows.append(prepare_windows(wave, sr, [onset], cfg)[0])
+            out.positions.append(pos)
+    if windows:
+        out.features = list(extract(_EXTRACTOR, np.stack(windows)))
+    return out
+
+
+def make_pool(workers: int, extractor: FeatureExtractor) -> ProcessPoolExecutor | None:
+    """A worker pool holding ``extractor``, or None to work in-process when ``workers <= 1``."""
+    if workers <= 1:
+        _init_worker(extractor)
+        return None
+    ctx = mp.get_context("spawn")  # fork after torch/OpenMP init can deadlock
+    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(extractor,))
+
+
+def bounded_map(
+    fn: Callable[[Any], Any], items: Iterable[Any], pool: ProcessPoolExecutor | None, in_flight: int
+) -> Iterator[Any]:
+    """Ordered map over ``pool`` with at most ``in_flight`` tasks submitted at once (bounded memory)."""
+    if pool is None:
+        yield from map(fn, items)
+        return
+    it = iter(items)
+    pending = deque(pool.submit(fn, item) for _, item in zip(range(in_flight), it, strict=False))
+    while pending:
+        result = pending.popleft().result()
+        nxt = next(it, None)
+        if nxt is not None:
+            pending.append(pool.submit(fn, nxt))
+        yield result
+
+
+def file_tasks(df: pd.DataFrame, root: Path) -> list[FileTask]:
+    """Group a split's events by audio file; one-event files are snippets (centre crop)."""
+    tasks = []
+    for path, rows in df.groupby("audio_path", sort=True):
+        snippet = len(rows) == 1
+        tasks.append(FileTask(
+            path=str(root / path),
+            positions=rows.index.tolist(),
+            note_ids=rows["note_id"].tolist(),
+            onsets=[None] * len(rows) if snippet else rows["onset_sec"].astype(float).tolist(),
+        ))
+    return tasks
+
+
+def _chunks(tasks: list[FileTask], events_per_chunk: int) -> Iterator[list[FileTask]]:
+    chunk: list[FileTask] = []
+    size = 0
+    for task in tasks:
+        chunk.append(task)
+        size += len(task.positions)
+        if size >= events_per_chunk:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def featurize_split(
+    df: pd.DataFrame, root: Path, cfg: Featurize, out_path: Path, pool: ProcessPoolExecutor | None,
+    in_flight: int = 1, desc: str = "featurize",
+) -> tuple[np.ndarray, list[dict[str, str]]]:
+    """Featurize one split's events (row order kept) into ``out_path``.
+
+    Returns a boolean mask of the rows kept and the skipped items. Raises
+    :class:`FeaturizeError` on the first bad item unless ``cfg.on_error == "skip"``.
+    """
+    df = df.reset_index(drop=True)
+    shape = (len(df), cfg.n_channels, cfg.n_mels, cfg.n_frames)
+    kept = np.zeros(len(df), dtype=bool)
+    skipped: list[dict[str, str]] = []
+    with atomic_path(out_path) as tmp:
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        chunks = _chunks(file_tasks(df, root), cfg.batch_size)
+        results = bounded_map(_process_chunk, chunks, pool, in_flight)
+        with tqdm(total=len(df), desc=desc, unit="ev") as bar:
+            for res in results:
+                if res.skipped and cfg.on_error == "raise":
+                    item = res.skipped[0]
+                    raise FeaturizeError(
+                        f"{item['reason']} (note_id {item['note_id']}). Fix or remove the file, or set "
+                        "featurize.on_error: skip to skip and report such items"
+                    )
+                for pos, feat in zip(res.positions, res.features, strict=True):
+                    arr[pos] = feat
+                    kept[pos] = True
+                skipped += res.skipped
+                bar.update(len(res.positions) + len(res.skipped))
+        if not kept.all():
+            arr = _compact(arr, kept, tmp)
+        arr.flush()
+        del arr
+    return kept, skipped
+
+
+def _compact(arr: np.memmap, kept: np.ndarray, tmp: Path) -> np.memmap:
+    """Drop skipped rows, copying in blocks so memory stays bounded."""
+    dense_path = tmp.with_name(tmp.name + ".dense.npy")
+    dense = np.lib.format.open_memmap(dense_path, mode="w+", dtype=arr.dtype, shape=(int(kept.sum()), *arr.shape[1:]))
+    idx = np.flatnonzero(kept)
+    for start in range(0, len(idx), 1024):
+        block = idx[start : start + 1024]
+        dense[start : start + len(block)] = arr[block]
+    del arr
+    os.replace(dense_path, tmp)
+    return dense
+
+
+def featurize_all(
+    meta: pd.DataFrame, root: Path, cfg: Featurize, classes: list[str], out_dir: Path, workers: int
+) -> dict[str, Any]:
+    """Featurize every split of ``meta`` into ``out_dir``; return a summary (counts, skipped)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {"classes": classes, "shape": [cfg.n_channels, cfg.n_mels, cfg.n_frames], "splits": {}}
+    all_skipped: list[dict[str, str]] = []
+    pool = make_pool(workers, FeatureExtractor(cfg))
+    try:
+        results = {
+            split: featurize_split(meta[meta["split"] == split].sort_values("note_id").reset_index(drop=True), root,
+                                   cfg, out_dir / f"{split}.npy", pool, 2 * workers, f"featurize {split}")
+            for split in ("train", "val", "test")
+        }
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    for split, (kept, skipped) in results.items():
+        part = meta[meta["split"] == split].sort_values("note_id").reset_index(drop=True)
+        part = part[kept].reset_index(drop=True)
+        index = pd.DataFrame({
+            "note_id": part["note_id"],
+            "label_category": part["label_category"],
+            "label": part["label_category"].map({c: i for i, c in enumerate(classes)}).astype(int),
+        })
+        write_csv(out_dir / f"{split}.csv", index)
+        all_skipped += [{**item, "split": split} for item in skipped]
+        summary["splits"][split] = {"events": len(part), "skipped": len(skipped)}
+    report = pd.DataFrame(all_skipped, columns=["split", "note_id", "audio_path", "reason"])
+    write_csv(out_dir / "skipped.csv", report)
+    summary["skipped_total"] = len(report)
+    write_json(out_dir / "summary.json", summary)
+    return summary

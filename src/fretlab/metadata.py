@@ -1,0 +1,109 @@
+"""The standard event metadata schema and its validation.
+
+Every data source (synthetic, plain CSV, dataset adapters) produces this table; a problem is
+reported with the file, the CSV line numbers and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+REQUIRED_COLUMNS = (
+    "note_id", "audio_path", "onset_sec", "offset_sec", "pitch_midi", "expression_style", "label_category", "group",
+)
+MAX_LISTED = 10
+
+
+class MetadataError(ValueError):
+    """Metadata that breaks the schema; the message names the file, rows and fix."""
+
+
+def _lines(index: pd.Index) -> str:
+    """CSV line numbers (header is line 1) for a set of row positions."""
+    lines = [str(i + 2) for i in index[:MAX_LISTED]]
+    more = f" and {len(index) - MAX_LISTED} more" if len(index) > MAX_LISTED else ""
+    return ", ".join(lines) + more
+
+
+def read_metadata(path: str | Path) -> pd.DataFrame:
+    """Read a metadata CSV as text-safe columns (ids and paths stay strings)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MetadataError(f"{path}: metadata file not found")
+    try:
+        return pd.read_csv(path, dtype={"note_id": str, "audio_path": str, "group": str}, keep_default_na=False,
+                           encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise MetadataError(f"{path}: not UTF-8 ({exc}); re-save the CSV as UTF-8") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise MetadataError(f"{path}: cannot parse CSV ({exc})") from None
+
+
+def resolve_audio(root: Path, audio_path: str) -> Path | None:
+    """The audio file's real path, or None when it (or a symlink on the way) escapes ``root``."""
+    real = (root / audio_path).resolve()
+    return real if real.is_relative_to(root.resolve()) else None
+
+
+def validate_metadata(
+    df: pd.DataFrame, classes: list[str], root: str | Path, source: str = "metadata", check_files: bool = True
+) -> pd.DataFrame:
+    """Check the schema, labels, ids, times and audio paths; return a cleaned copy.
+
+    Raises :class:`MetadataError` on the first kind of problem found, listing every row of it.
+    """
+    root = Path(root)
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise MetadataError(f"{source}: missing columns {missing}; the schema is {list(REQUIRED_COLUMNS)}")
+    if df.empty:
+        raise MetadataError(f"{source}: holds no events")
+    df = df.reset_index(drop=True).copy()
+    for col in ("note_id", "audio_path", "group", "label_category", "expression_style"):
+        df[col] = df[col].astype(str)
+
+    bad = df.index[~df["label_category"].isin(classes)]
+    if len(bad):
+        found = sorted(set(df.loc[bad, "label_category"]))
+        raise MetadataError(
+            f"{source}: unknown label(s) {found} on line(s) {_lines(bad)}; allowed labels are {classes} "
+            "(fix the rows or data.classes)"
+        )
+    dup = df.index[df["note_id"].duplicated(keep=False)]
+    if len(dup):
+        ids = sorted(set(df.loc[dup, "note_id"]))[:MAX_LISTED]
+        raise MetadataError(f"{source}: duplicate note_id(s) {ids} on lines {_lines(dup)}; note_id must be unique")
+    empty = df.index[(df["note_id"].str.strip() == "") | (df["audio_path"].str.strip() == "")]
+    if len(empty):
+        raise MetadataError(f"{source}: empty note_id or audio_path on line(s) {_lines(empty)}")
+
+    for col in ("onset_sec", "offset_sec", "pitch_midi"):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = df.index[values.isna() | ~values.abs().lt(float("inf"))]
+        if len(bad):
+            raise MetadataError(f"{source}: non-numeric {col} on line(s) {_lines(bad)}")
+        df[col] = values.astype(float)
+    bad = df.index[df["onset_sec"] < 0]
+    if len(bad):
+        raise MetadataError(f"{source}: negative onset_sec on line(s) {_lines(bad)}; onsets count from 0 s")
+    bad = df.index[df["offset_sec"] < df["onset_sec"]]
+    if len(bad):
+        raise MetadataError(f"{source}: offset_sec before onset_sec on line(s) {_lines(bad)}; swap or fix the times")
+
+    if check_files:
+        resolved = df["audio_path"].map(lambda p: resolve_audio(root, p))
+        bad = df.index[resolved.isna()]
+        if len(bad):
+            raise MetadataError(
+                f"{source}: audio_path escapes the audio root {root} on line(s) {_lines(bad)} "
+                f"(e.g. {df.loc[bad[0], 'audio_path']!r}); keep audio files inside data.root"
+            )
+        bad = df.index[~resolved.map(lambda p: p.is_file())]
+        if len(bad):
+            raise MetadataError(
+                f"{source}: audio file(s) missing under {root} on line(s) {_lines(bad)} "
+                f"(e.g. {df.loc[bad[0], 'audio_path']!r})"
+            )
+    return df

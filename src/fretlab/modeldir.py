@@ -1,0 +1,63 @@
+"""The self-contained model directory: safetensors weights plus the config to rebuild them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from fretlab import __version__
+from fretlab.classifier import Classifier
+from fretlab.io import atomic_path, read_json, write_json
+from fretlab.params import Params, ParamsError, parse_params
+
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+class ModelDirError(ValueError):
+    """A model directory that is missing files or comes from an incompatible version."""
+
+
+def save_model_dir(out_dir: Path, model: Classifier, params: Params, classes: list[str], extra: dict[str, Any]) -> None:
+    """Write weights (safetensors) and ``config.json`` (params, classes, versions)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(out_dir / WEIGHTS) as tmp:
+        save_file(state, str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
+    write_json(out_dir / CONFIG, {
+        "format_version": FORMAT_VERSION,
+        "fretlab_version": __version__,
+        "classes": classes,
+        "params": params.model_dump(mode="json"),
+        **extra,
+    })
+
+
+def load_model_dir(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[Classifier, Params, list[str]]:
+    """Rebuild the classifier from a model directory, in eval mode. No pickle is involved."""
+    model_dir = Path(model_dir)
+    for name in (WEIGHTS, CONFIG):
+        if not (model_dir / name).is_file():
+            raise ModelDirError(f"{model_dir}: missing {name}; point to a directory written by the train stage")
+    config = read_json(model_dir / CONFIG)
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelDirError(
+            f"{model_dir}: model format {version} (fretlab {config.get('fretlab_version', '?')}) is not supported by "
+            f"fretlab {__version__} (format {FORMAT_VERSION}); retrain with `dvc repro train`"
+        )
+    try:
+        params = parse_params(config["params"], f"{model_dir / CONFIG}")
+    except ParamsError as exc:
+        raise ModelDirError(f"{model_dir}: incompatible config ({exc}); retrain with `dvc repro train`") from None
+    classes = list(config["classes"])
+    model = Classifier(params, len(classes))
+    try:
+        model.load_state_dict(load_file(str(model_dir / WEIGHTS)))
+    except (RuntimeError, OSError) as exc:
+        raise ModelDirError(f"{model_dir}: weights do not match the config ({exc})") from None
+    return model.to(device).eval(), params, classes

@@ -1,0 +1,260 @@
+"""Typed loader for ``params.yaml``: the one place parameters are read and validated."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ParamsError(ValueError):
+    """A params file that is missing, malformed, or holds an invalid value."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Paths(_Section):
+    synthetic: str = "data/synthetic"
+    split: str = "data/split"
+    features: str = "data/features"
+    model: str = "models/default"
+    checkpoints: str = "checkpoints"
+    live: str = "dvclive"
+    metrics: str = "metrics"
+    plots: str = "plots"
+
+
+class Base(_Section):
+    seed: int = 42
+    workers: int = Field(0, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class Data(_Section):
+    source: Literal["synthetic", "csv", "idmt"] = "synthetic"
+    root: str = "data/synthetic"
+    metadata: str = "metadata.csv"
+    classes: list[str] = Field(default_factory=lambda: ["general_note", "harmonic", "dead_note"])
+
+    @model_validator(mode="after")
+    def _classes_unique(self) -> Data:
+        if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"data.classes must hold at least 2 distinct names, got {self.classes}")
+        return self
+
+
+def _check_range(name: str, pair: tuple[float, float]) -> None:
+    if pair[0] > pair[1]:
+        raise ValueError(f"{name} must be [low, high] with low <= high, got {list(pair)}")
+
+
+class Synthesize(_Section):
+    n_events: int = Field(2000, ge=3)
+    n_guitars: int = Field(20, ge=1)
+    class_fractions: dict[str, float] = Field(
+        default_factory=lambda: {"general_note": 0.7, "harmonic": 0.15, "dead_note": 0.15}
+    )
+    lick_fraction: float = Field(0.35, ge=0.0, le=1.0)
+    notes_per_lick: tuple[int, int] = (3, 6)
+    sample_rate: int = Field(44100, ge=8000)
+    pitch_range: tuple[int, int] = (40, 88)
+    snr_db: tuple[float, float] = (12.0, 40.0)
+    gain_db: tuple[float, float] = (-24.0, 0.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Synthesize:
+        for name in ("notes_per_lick", "pitch_range", "snr_db", "gain_db"):
+            _check_range(f"synthesize.{name}", getattr(self, name))
+        if self.notes_per_lick[0] < 2:
+            raise ValueError("synthesize.notes_per_lick must start at 2 or more")
+        if any(v < 0 for v in self.class_fractions.values()) or sum(self.class_fractions.values()) <= 0:
+            raise ValueError("synthesize.class_fractions must be non-negative with a positive sum")
+        return self
+
+
+class Split(_Section):
+    strategy: Literal["grouped"] = "grouped"
+    fractions: dict[Literal["train", "val", "test"], float] = Field(
+        default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1}
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Split:
+        if set(self.fractions) != {"train", "val", "test"}:
+            raise ValueError("split.fractions needs exactly the keys train, val and test")
+        if any(v <= 0 for v in self.fractions.values()):
+            raise ValueError(f"split.fractions must all be > 0, got {dict(self.fractions)}")
+        total = sum(self.fractions.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"split.fractions must sum to 1, got {total:g}")
+        return self
+
+
+class Featurize(_Section):
+    sample_rate: int = Field(22050, ge=4000)
+    target_duration: float = Field(1.0, gt=0.0, le=10.0)
+    n_fft: int = Field(1024, ge=16)
+    hop_length: int = Field(256, ge=1)
+    n_mels: int = Field(64, ge=1)
+    fmin: float = Field(30.0, ge=0.0)
+    fmax: float | None = 11025.0
+    deltas: bool = False
+    rms: bool = False
+    batch_size: int = Field(64, ge=1)
+    on_error: Literal["raise", "skip"] = "raise"
+
+    @model_validator(mode="after")
+    def _check(self) -> Featurize:
+        n_samples = round(self.target_duration * self.sample_rate)
+        if self.n_fft > n_samples:
+            raise ValueError(
+                f"featurize.n_fft={self.n_fft} is longer than the event window "
+                f"({n_samples} samples); lower n_fft or raise target_duration"
+            )
+        nyquist = self.sample_rate / 2
+        fmax = nyquist if self.fmax is None else self.fmax
+        if not self.fmin < fmax <= nyquist:
+            raise ValueError(f"featurize needs fmin < fmax <= sample_rate/2 ({nyquist:g}), got {self.fmin}, {fmax}")
+        return self
+
+    @property
+    def n_samples(self) -> int:
+        """Samples in one event window."""
+        return round(self.target_duration * self.sample_rate)
+
+    @property
+    def n_frames(self) -> int:
+        """Frames in one event's feature map (centred STFT)."""
+        return 1 + self.n_samples // self.hop_length
+
+    @property
+    def n_channels(self) -> int:
+        """Feature channels: log-mel, plus delta and RMS when enabled."""
+        return 1 + int(self.deltas) + int(self.rms)
+
+
+class CRNNParams(_Section):
+    channels: list[int] = Field(default_factory=lambda: [32, 64, 96], min_length=1)
+    kernel_size: int = Field(3, ge=1)
+    pools: list[tuple[int, int]] = Field(default_factory=lambda: [(4, 2), (4, 2), (2, 1)])
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    rnn_hidden: int = Field(64, ge=1)
+    rnn_layers: int = Field(1, ge=1)
+    bidirectional: bool = False
+    time_pooling: Literal["last", "mean", "attention"] = "last"
+    head_hidden: int = Field(64, ge=1)
+    head_dropout: float = Field(0.3, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> CRNNParams:
+        if len(self.pools) != len(self.channels):
+            raise ValueError(
+                f"model.crnn.pools has {len(self.pools)} entries but channels has {len(self.channels)}; "
+                "give one (freq, time) pool per block"
+            )
+        if any(c < 1 for c in self.channels) or any(p < 1 for pool in self.pools for p in pool):
+            raise ValueError("model.crnn.channels and pools must be positive")
+        return self
+
+
+class Model(_Section):
+    name: Literal["crnn"] = "crnn"
+    crnn: CRNNParams = Field(default_factory=CRNNParams)
+
+
+class Augment(_Section):
+    gain_db: float = Field(6.0, ge=0.0)
+    shift_ms: float = Field(50.0, ge=0.0)
+    noise_db: float | None = -80.0
+
+
+class Train(_Section):
+    epochs: int = Field(25, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(0.002, gt=0.0)
+    weight_decay: float = Field(0.0001, ge=0.0)
+    class_weights: bool = True
+    patience: int = Field(8, ge=1)
+    scheduler_factor: float = Field(0.5, gt=0.0, lt=1.0)
+    scheduler_patience: int = Field(2, ge=0)
+    augment: Augment = Field(default_factory=Augment)
+    amp: bool = True
+    compile: bool = False
+
+
+class Evaluate(_Section):
+    splits: list[Literal["train", "val", "test"]] = Field(default_factory=lambda: ["val", "test"])
+    batch_size: int = Field(256, ge=1)
+
+
+class Params(_Section):
+    """All of ``params.yaml``."""
+
+    paths: Paths = Field(default_factory=Paths)
+    base: Base = Field(default_factory=Base)
+    data: Data = Field(default_factory=Data)
+    synthesize: Synthesize = Field(default_factory=Synthesize)
+    split: Split = Field(default_factory=Split)
+    featurize: Featurize = Field(default_factory=Featurize)
+    model: Model = Field(default_factory=Model)
+    train: Train = Field(default_factory=Train)
+    evaluate: Evaluate = Field(default_factory=Evaluate)
+
+    @model_validator(mode="after")
+    def _check(self) -> Params:
+        if self.synthesize.class_fractions and set(self.synthesize.class_fractions) - set(self.data.classes):
+            unknown = sorted(set(self.synthesize.class_fractions) - set(self.data.classes))
+            raise ValueError(f"synthesize.class_fractions names classes not in data.classes: {unknown}")
+        return self
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names valid at ``loc``'s parent, for did-you-mean hints."""
+    current: Any = model
+    for part in loc[:-1]:
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        current = field.annotation
+    return list(getattr(current, "model_fields", {}))
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    dotted = ".".join(str(p) for p in loc)
+    if err["type"] == "extra_forbidden":
+        hint = difflib.get_close_matches(str(loc[-1]), _allowed_keys(Params, loc), n=1)
+        fix = f"; did you mean '{'.'.join(map(str, (*loc[:-1], hint[0])))}'?" if hint else "; remove it"
+        return f"unknown key '{dotted}'{fix}"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"'{dotted}': {msg}" if dotted else msg
+
+
+def parse_params(raw: dict[str, Any], source: str = "params") -> Params:
+    """Validate a params mapping; raise :class:`ParamsError` listing every problem."""
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as exc:
+        problems = "\n  - ".join(_describe(e) for e in exc.errors())
+        raise ParamsError(f"invalid parameters in {source}:\n  - {problems}") from None
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
+    """Read and validate ``params.yaml`` (``yaml.safe_load`` only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"params file not found: {path} (run from the repository root)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path} is not valid YAML: {exc}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ParamsError(f"{path} must hold a mapping of sections, got {type(raw).__name__}")
+    return parse_params(raw, str(path))

@@ -1,0 +1,32 @@
+"""Data sources: each turns a raw dataset under ``data.root`` into the standard metadata table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from fretlab.metadata import read_metadata, validate_metadata
+from fretlab.params import Params
+
+
+def _from_csv(params: Params) -> pd.DataFrame:
+    return read_metadata(Path(params.data.root) / params.data.metadata)
+
+
+SOURCES: dict[str, Callable[[Params], pd.DataFrame]] = {
+    "synthetic": _from_csv,  # the synthesize stage writes metadata.csv in the standard schema
+    "csv": _from_csv,
+}
+
+
+def load_source(params: Params) -> pd.DataFrame:
+    """Read ``data.source`` and validate it against the schema, labels and audio root."""
+    try:
+        reader = SOURCES[params.data.source]
+    except KeyError:
+        raise ValueError(f"unknown data.source '{params.data.source}'; choose one of {sorted(SOURCES)}") from None
+    df = reader(params)
+    where = Path(params.data.root) / params.data.metadata if params.data.source != "idmt" else params.data.root
+    return validate_metadata(df, params.data.classes, params.data.root, source=str(where))

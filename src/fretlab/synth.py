@@ -1,0 +1,346 @@
+"""Synthetic guitar-note generator: the embedded default dataset.
+
+A physically motivated plucked-string model (see ``docs/synthesis.md``): inharmonic partials
+weighted by pluck and pickup position, frequency-dependent decay, body resonances, attack
+noise, and expression styles NO/BE/SL/VI (general notes, incl. palm mutes), HA (natural
+harmonics) and DN (dead notes). Each file is rendered from its own seed, so the dataset is
+identical whatever the number of worker processes.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from scipy.signal import lfilter
+from tqdm import tqdm
+
+from fretlab.params import Synthesize
+
+OPEN_STRINGS = (40, 45, 50, 55, 59, 64)  # standard tuning, MIDI
+HARMONIC_NODES = {2: 12, 3: 19, 4: 24}  # node divisor -> semitones above the open string
+GENERAL_STYLES = ("NO", "BE", "SL", "VI")
+LABEL_STYLES = {"harmonic": "HA", "dead_note": "DN"}
+FADE_SEC = 0.02
+
+
+@dataclass(frozen=True)
+class Guitar:
+    """One virtual instrument: its body, strings, pickup and player."""
+
+    name: str
+    kind: str  # acoustic | classical | electric
+    body_freqs: tuple[float, ...]
+    body_q: tuple[float, ...]
+    body_gains: tuple[float, ...]
+    brightness_hz: float
+    decay_sec: float
+    hf_damping: float
+    inharmonicity: float
+    pickup_pos: float | None
+
+
+@dataclass(frozen=True)
+class NoteSpec:
+    label: str
+    style: str
+    excitation: str  # FS finger, PK pick, MU palm-muted
+    pitch: int
+    string: int
+    duration: float  # sounding length before the player damps it
+
+
+def make_guitar(index: int, rng: np.random.Generator) -> Guitar:
+    """Draw one virtual guitar's construction and setup."""
+    kind = ("acoustic", "classical", "electric")[index % 3]
+    n_modes = int(rng.integers(3, 6))
+    base = {"acoustic": 100.0, "classical": 95.0, "electric": 180.0}[kind]
+    freqs = np.sort(base * np.exp(rng.uniform(0.0, 3.2, n_modes)))
+    gains = rng.uniform(0.5, 3.0, n_modes) * (0.4 if kind == "electric" else 1.0)
+    return Guitar(
+        name=f"guitar_{index:03d}",
+        kind=kind,
+        body_freqs=tuple(freqs),
+        body_q=tuple(rng.uniform(4.0, 25.0, n_modes)),
+        body_gains=tuple(gains),
+        brightness_hz=float(rng.uniform(1500, 3500) if kind == "classical" else rng.uniform(2500, 7000)),
+        decay_sec=float(rng.uniform(0.8, 1.6) if kind == "classical" else rng.uniform(1.2, 3.0)),
+        hf_damping=float(rng.uniform(0.5, 2.0)),
+        inharmonicity=float(rng.uniform(2e-5, 2.5e-4)),
+        pickup_pos=float(rng.uniform(0.05, 0.25)) if kind == "electric" else None,
+    )
+
+
+def _body_response(guitar: Guitar, freqs: np.ndarray) -> np.ndarray:
+    resp = np.ones_like(freqs)
+    for f, q, g in zip(guitar.body_freqs, guitar.body_q, guitar.body_gains, strict=True):
+        resp += g / (1.0 + ((freqs - f) / (f / q)) ** 2)
+    return resp
+
+
+def _midi_hz(pitch: float) -> float:
+    return 440.0 * 2.0 ** ((pitch - 69.0) / 12.0)
+
+
+def _pitch_curve(style: str, n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """Instantaneous frequency ratio over time for bends, slides and vibrato."""
+    t = np.arange(n, dtype=np.float32) / sr
+    if style == "BE":
+        depth = rng.choice([1.0, 2.0]) * rng.uniform(0.8, 1.05)
+        start, rise = rng.uniform(0.05, 0.25), rng.uniform(0.08, 0.3)
+        semis = depth * np.clip((t - start) / rise, 0.0, 1.0)
+        if rng.random() < 0.4:  # bend and release
+            semis = semis * np.clip(1.0 - (t - start - rise - 0.2) / rise, 0.0, 1.0)
+        return (2.0 ** (semis / 12.0)).astype(np.float32)
+    if style == "SL":
+        span = rng.integers(2, 7) * rng.choice([-1, 1])
+        glide = rng.uniform(0.05, 0.2)
+        semis = span * (np.clip(t / glide, 0.0, 1.0) - 1.0)  # arrives at the annotated pitch
+        return (2.0 ** (semis / 12.0)).astype(np.float32)
+    if style == "VI":
+        rate, depth = rng.uniform(4.0, 7.0), rng.uniform(0.15, 0.5)
+        onset = np.clip(t / 0.15, 0.0, 1.0)
+        return (2.0 ** (depth * onset * np.sin(2 * np.pi * rate * t) / 12.0)).astype(np.float32)
+    return np.ones(n, dtype=np.float32)
+
+
+def _partials(
+    freqs: np.ndarray, amps: np.ndarray, rates: np.ndarray, ratio: np.ndarray, sr: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Sum of exponentially decaying sinusoids following a shared pitch curve."""
+    n = len(ratio)
+    keep = (freqs * ratio.max() < 0.45 * sr) & (amps > 1e-4)
+    freqs, amps, rates = freqs[keep], amps[keep], rates[keep]
+    if freqs.size == 0:
+        return np.zeros(n, dtype=np.float32)
+    t = np.arange(n, dtype=np.float32) / sr
+    base_phase = (2 * np.pi / sr) * np.cumsum(ratio, dtype=np.float64)
+    phase = freqs[:, None] * base_phase[None, :].astype(np.float32) + rng.uniform(0, 2 * np.pi, (freqs.size, 1))
+    env = np.exp(-rates[:, None].astype(np.float32) * t[None, :])
+    return (amps[:, None].astype(np.float32) * env * np.sin(phase)).sum(axis=0).astype(np.float32)
+
+
+def _attack_noise(n: int, sr: int, level: float, tau: float, cutoff: float, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(n, dtype=np.float32) / sr
+    alpha = float(np.exp(-2 * np.pi * cutoff / sr))
+    noise = lfilter([1 - alpha], [1, -alpha], rng.standard_normal(n)).astype(np.float32)
+    return level * noise * np.exp(-t / tau) / (np.std(noise) + 1e-9)
+
+
+def _release(sig: np.ndarray, duration: float, sr: int) -> np.ndarray:
+    """The player damps the string after ``duration``: a short fade, then silence."""
+    stop = min(len(sig), int(duration * sr))
+    fade = min(int(FADE_SEC * sr), len(sig) - stop)
+    sig[stop : stop + fade] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    sig[stop + fade :] = 0.0
+    return sig
+
+
+def render_plucked(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """A fretted note (normal, bend, slide, vibrato or palm-muted)."""
+    n = int((note.duration + FADE_SEC) * sr) + 1
+    f0 = _midi_hz(note.pitch)
+    k = np.arange(1, 41, dtype=np.float64)
+    b = guitar.inharmonicity * (1.0 + 0.5 * (5 - note.string) / 5)
+    freqs = k * f0 * np.sqrt(1.0 + b * k**2)
+    muted = note.excitation == "MU"
+    pluck = rng.uniform(0.06, 0.14) if note.excitation == "PK" else rng.uniform(0.12, 0.3)
+    slope = {"PK": rng.uniform(1.0, 1.5), "FS": rng.uniform(1.4, 2.0), "MU": rng.uniform(1.6, 2.4)}[note.excitation]
+    amps = np.abs(np.sin(np.pi * k * pluck)) / k**slope
+    if guitar.pickup_pos is not None:
+        amps *= 0.3 + np.abs(np.sin(np.pi * k * guitar.pickup_pos))
+    brightness = guitar.brightness_hz * (rng.uniform(0.15, 0.45) if muted else rng.uniform(0.7, 1.3))
+    amps *= _body_response(guitar, freqs) * np.exp(-freqs / brightness)
+    tau = guitar.decay_sec * rng.uniform(0.7, 1.3) * (110.0 / f0) ** 0.3
+    if muted:
+        tau = rng.uniform(0.04, 0.2)
+    rates = 1.0 / tau + guitar.hf_damping * (1.0 + 6.0 * muted) * (freqs / 1000.0) ** 2
+    ratio = _pitch_curve(note.style, n, sr, rng)
+    sig = _partials(freqs, amps / amps.max(), rates, ratio, sr, rng)
+    noise_level = {"PK": rng.uniform(0.05, 0.4), "FS": rng.uniform(0.01, 0.12), "MU": rng.uniform(0.08, 0.4)}
+    sig += _attack_noise(n, sr, noise_level[note.excitation] * np.abs(sig).max(), rng.uniform(0.002, 0.012),
+                         rng.uniform(1500, 6000), rng)
+    attack = int(rng.uniform(0.001, 0.004) * sr)
+    sig[:attack] *= np.linspace(0.0, 1.0, attack, dtype=np.float32)
+    return _release(sig, note.duration, sr)
+
+
+def render_harmonic(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """A natural harmonic: only partials at multiples of the node number survive, purer and longer."""
+    n = int((note.duration + FADE_SEC) * sr) + 1
+    node = next(d for d, semis in HARMONIC_NODES.items() if OPEN_STRINGS[note.string] + semis == note.pitch)
+    f_open = _midi_hz(OPEN_STRINGS[note.string])
+    k = np.arange(1, 41, dtype=np.float64)
+    b = guitar.inharmonicity * (1.0 + 0.5 * (5 - note.string) / 5)
+    freqs = k * f_open * np.sqrt(1.0 + b * k**2)
+    on_node = (k % node) == 0
+    order = k / node
+    amps = np.where(on_node, 1.0 / order ** rng.uniform(1.2, 2.8), rng.uniform(0.02, 0.25) / k)
+    if guitar.pickup_pos is not None:
+        amps *= 0.3 + np.abs(np.sin(np.pi * k * guitar.pickup_pos))
+    amps *= _body_response(guitar, freqs) * np.exp(-freqs / (guitar.brightness_hz * rng.uniform(0.8, 1.5)))
+    tau = guitar.decay_sec * rng.uniform(1.0, 2.0) * (110.0 / freqs[node - 1]) ** 0.2
+    rates = np.where(on_node, 1.0 / tau + 0.5 * guitar.hf_damping * (freqs / 1000.0) ** 2,
+                     1.0 / rng.uniform(0.004, 0.03))  # the touching finger kills off-node partials
+    ratio = _pitch_curve("VI" if rng.random() < 0.1 else "NO", n, sr, rng)
+    sig = _partials(freqs, amps / amps.max(), rates, ratio, sr, rng)
+    sig += _attack_noise(n, sr, rng.uniform(0.01, 0.2) * np.abs(sig).max(), rng.uniform(0.002, 0.01),
+                         rng.uniform(1500, 6000), rng)
+    attack = int(rng.uniform(0.002, 0.012) * sr)
+    sig[:attack] *= np.linspace(0.0, 1.0, attack, dtype=np.float32)
+    return _release(sig, note.duration, sr)
+
+
+def render_dead(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """A fretting-hand muted 'dead' note: percussive burst, a few heavily damped partials."""
+    n = int((note.duration + FADE_SEC) * sr) + 1
+    burst = _attack_noise(n, sr, 1.0, note.duration / rng.uniform(2.0, 4.0), rng.uniform(800, 4000), rng)
+    f0 = _midi_hz(note.pitch)
+    k = np.arange(1, int(rng.integers(2, 6)) + 1, dtype=np.float64)
+    freqs = k * f0
+    amps = rng.uniform(0.2, 1.2) / k ** rng.uniform(1.0, 2.0)
+    rates = 1.0 / rng.uniform(0.008, 0.04, k.size)
+    tonal = _partials(freqs, amps, rates, np.ones(n, dtype=np.float32), sr, rng)
+    body_f = np.asarray(guitar.body_freqs[:2])
+    thump = _partials(body_f, rng.uniform(0.2, 0.8, body_f.size), 1.0 / rng.uniform(0.01, 0.05, body_f.size),
+                      np.ones(n, dtype=np.float32), sr, rng)
+    sig = burst + tonal * np.abs(burst).max() + thump * np.abs(burst).max()
+    return _release(sig.astype(np.float32), note.duration, sr)
+
+
+RENDERERS = {"harmonic": render_harmonic, "dead_note": render_dead, "general_note": render_plucked}
+
+
+def draw_note(label: str, cfg: Synthesize, rng: np.random.Generator) -> NoteSpec:
+    """Draw the style, excitation, string, pitch and duration of one note of class ``label``."""
+    lo, hi = cfg.pitch_range
+    if label == "harmonic":
+        options = [(s, d) for s, open_p in enumerate(OPEN_STRINGS) for d, semis in HARMONIC_NODES.items()
+                   if lo <= open_p + semis <= hi]
+        string, node = options[rng.integers(len(options))]
+        return NoteSpec(label, "HA", str(rng.choice(["FS", "PK"])), OPEN_STRINGS[string] + HARMONIC_NODES[node],
+                        string, float(rng.uniform(0.7, 2.0)))
+    strings = [s for s, open_p in enumerate(OPEN_STRINGS) if open_p <= hi and open_p + 20 >= lo]
+    string = int(rng.choice(strings))
+    pitch = int(np.clip(OPEN_STRINGS[string] + rng.integers(0, 21), lo, hi))
+    if label == "dead_note":
+        return NoteSpec(label, "DN", str(rng.choice(["FS", "PK"])), pitch, string, float(rng.uniform(0.015, 0.08)))
+    if rng.random() < 0.25:
+        return NoteSpec(label, "NO", "MU", pitch, string, float(rng.uniform(0.08, 0.35)))
+    style = str(rng.choice(GENERAL_STYLES, p=[0.4, 0.2, 0.2, 0.2]))
+    return NoteSpec(label, style, str(rng.choice(["FS", "PK"])), pitch, string, float(rng.uniform(0.25, 1.5)))
+
+
+def _hum_and_hiss(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(n, dtype=np.float32) / sr
+    mains = rng.choice([50.0, 60.0])
+    hum = sum(rng.uniform(0.1, 1.0) / h * np.sin(2 * np.pi * mains * h * t + rng.uniform(0, 2 * np.pi))
+              for h in range(1, 6))
+    hiss = rng.standard_normal(n).astype(np.float32) * rng.uniform(0.5, 2.0)
+    return (hum + hiss).astype(np.float32)
+
+
+def render_file(
+    notes: list[NoteSpec], guitar: Guitar, cfg: Synthesize, seed: int
+) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Render one recording (a snippet or a multi-note lick); return audio and (onset, offset) pairs."""
+    rng = np.random.default_rng(seed)
+    sr = cfg.sample_rate
+    lick = len(notes) > 1
+    onsets, t = [], rng.uniform(0.02, 0.2)
+    for _ in notes:
+        onsets.append(t)
+        t += rng.uniform(0.2, 0.8) if lick else 0.0
+    length = onsets[-1] + notes[-1].duration + FADE_SEC + rng.uniform(0.05, 0.3)
+    if not lick:
+        length = min(length, rng.uniform(0.5, 1.0))
+    out = np.zeros(int(length * sr), dtype=np.float32)
+    times = []
+    for i, (note, onset) in enumerate(zip(notes, onsets, strict=True)):
+        sig = RENDERERS[note.label](note, guitar, sr, rng) * rng.uniform(0.5, 1.0)
+        sounding = note.duration
+        if i + 1 < len(notes) and rng.random() < 0.7:  # the next pluck chokes this note
+            sounding = min(sounding, onsets[i + 1] - onset)
+            sig = _release(sig, sounding, sr)
+        start = int(onset * sr)
+        piece = sig[: len(out) - start]
+        out[start : start + len(piece)] += piece
+        times.append((onset, min(onset + sounding, length)))
+    if not lick:
+        out = _release(out, length - FADE_SEC, sr)
+    active = out[np.abs(out) > 1e-4]
+    signal_rms = float(np.sqrt(np.mean(active**2))) if active.size else 1.0
+    noise = _hum_and_hiss(len(out), sr, rng)
+    snr = rng.uniform(*cfg.snr_db)
+    out += noise * signal_rms / (np.sqrt(np.mean(noise**2)) + 1e-12) * 10 ** (-snr / 20)
+    gain = 10 ** (rng.uniform(*cfg.gain_db) / 20)
+    out *= gain / (np.abs(out).max() + 1e-9) * 0.99
+    return out, times
+
+
+@dataclass(frozen=True)
+class FileJob:
+    file_id: str
+    guitar: Guitar
+    notes: list[NoteSpec]
+    seed: int
+
+
+def plan_dataset(cfg: Synthesize, classes: list[str], seed: int) -> list[FileJob]:
+    """Decide every file's guitar, notes and seed (the whole dataset, before rendering)."""
+    rng = np.random.default_rng(seed)
+    guitars = [make_guitar(i, rng) for i in range(cfg.n_guitars)]
+    fractions = np.array([cfg.class_fractions.get(c, 0.0) for c in classes], dtype=np.float64)
+    counts = np.floor(fractions / fractions.sum() * cfg.n_events).astype(int)
+    counts[int(np.argmax(fractions))] += cfg.n_events - counts.sum()
+    labels = rng.permutation(np.repeat(classes, counts))
+    notes = [draw_note(str(label), cfg, rng) for label in labels]
+    jobs, i = [], 0
+    lick_budget = round(cfg.lick_fraction * cfg.n_events)
+    while i < len(notes):
+        size = 1
+        if lick_budget >= cfg.notes_per_lick[0]:
+            size = min(int(rng.integers(cfg.notes_per_lick[0], cfg.notes_per_lick[1] + 1)), lick_budget)
+            lick_budget -= size
+        group = notes[i : i + size]
+        jobs.append(FileJob(f"{len(jobs):06d}", guitars[rng.integers(len(guitars))], group, int(rng.integers(2**31))))
+        i += size
+    return list(rng.permutation(np.array(jobs, dtype=object)))
+
+
+def _render_job(args: tuple[FileJob, Synthesize, str]) -> list[dict]:
+    job, cfg, out_dir = args
+    audio, times = render_file(job.notes, job.guitar, cfg, job.seed)
+    rel = Path("audio") / job.guitar.name / f"{job.file_id}.wav"
+    path = Path(out_dir) / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, audio, cfg.sample_rate, subtype="PCM_16")
+    return [
+        {
+            "note_id": f"{job.file_id}_{k:02d}",
+            "audio_path": rel.as_posix(),
+            "onset_sec": round(onset, 6),
+            "offset_sec": round(offset, 6),
+            "pitch_midi": note.pitch,
+            "expression_style": note.style,
+            "excitation_style": note.excitation,
+            "label_category": note.label,
+            "group": job.guitar.name,
+        }
+        for k, (note, (onset, offset)) in enumerate(zip(job.notes, times, strict=True))
+    ]
+
+
+def synthesize_dataset(cfg: Synthesize, classes: list[str], out_dir: Path, seed: int, workers: int) -> pd.DataFrame:
+    """Render the whole dataset into ``out_dir``; return its metadata (standard schema)."""
+    jobs = plan_dataset(cfg, classes, seed)
+    args = [(job, cfg, str(out_dir)) for job in jobs]
+    rows: list[dict] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for file_rows in tqdm(pool.map(_render_job, args, chunksize=8), total=len(args), desc="synthesize"):
+            rows.extend(file_rows)
+    return pd.DataFrame(rows).sort_values("note_id", ignore_index=True)

@@ -1,0 +1,166 @@
+"""Training loop: AdamW, ReduceLROnPlateau, early stopping on val macro-F1, resumable checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from dvclive import Live
+from sklearn.utils.class_weight import compute_class_weight
+from torch import nn
+from tqdm import tqdm
+
+from fretlab.classifier import Classifier
+from fretlab.inference import autocast, batches, predict_logits, select_device, to_device_tensor
+from fretlab.io import atomic_path
+from fretlab.metrics import macro_f1
+from fretlab.params import Params
+
+CHECKPOINT = "last.pt"
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch (CPU and CUDA) and return a generator for batch order."""
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def fingerprint(params: Params, features_dir: Path) -> str:
+    """Hash of everything a checkpoint depends on: training params and the feature arrays."""
+    h = hashlib.sha256()
+    relevant = {k: params.model_dump(mode="json")[k] for k in ("base", "featurize", "model", "train")}
+    relevant["base"].pop("workers")
+    h.update(json.dumps(relevant, sort_keys=True).encode())
+    for name in ("train.npy", "train.csv", "val.npy", "val.csv"):
+        with open(features_dir / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class TrainState:
+    """Everything needed to resume: saved atomically after every epoch."""
+
+    epoch: int
+    history: list[dict[str, float]]
+    best_f1: float
+    best_epoch: int
+    best_state: dict[str, torch.Tensor]
+    bad_epochs: int
+    finished: bool
+
+
+def save_checkpoint(path: Path, fp: str, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                    gen: torch.Generator, state: TrainState) -> None:
+    """Atomically write the full training state (tensors and plain types only)."""
+    blob = {
+        "fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(), "batch_rng": gen.get_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        **state.__dict__,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
+
+
+def load_checkpoint(path: Path, fp: str) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` if it belongs to this exact run (same fingerprint)."""
+    if not path.is_file():
+        return None
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    return blob if blob.get("fingerprint") == fp else None
+
+
+def train_model(
+    params: Params, model: Classifier, data: dict[str, tuple[np.ndarray, np.ndarray]], n_classes: int,
+    ckpt_dir: Path, live_dir: Path, features_dir: Path,
+) -> TrainState:
+    """Train with early stopping, resuming from ``ckpt_dir`` when it holds this run's checkpoint."""
+    cfg = params.train
+    device = select_device(params.base.device)
+    gen = seed_everything(params.base.seed)
+    x_train = to_device_tensor(data["train"][0], device)
+    y_train = torch.as_tensor(np.array(data["train"][1]), device=device)
+    x_val, y_val_np = to_device_tensor(data["val"][0], device), data["val"][1]
+    model.fit_standardization(x_train)
+    model.to(device)
+    weights = None
+    if cfg.class_weights:
+        present = np.unique(data["train"][1])
+        w = np.ones(n_classes)
+        w[present] = compute_class_weight("balanced", classes=present, y=data["train"][1])
+        weights = torch.tensor(w, dtype=torch.float32, device=device)
+    loss_fn = nn.CrossEntropyLoss(weight=weights)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.scheduler_factor,
+                                                       patience=cfg.scheduler_patience)
+    step_model = torch.compile(model) if cfg.compile else model
+    fp = fingerprint(params, features_dir)
+    ckpt_path = ckpt_dir / CHECKPOINT
+    state = TrainState(0, [], -1.0, -1, {}, 0, False)
+    blob = load_checkpoint(ckpt_path, fp)
+    if blob is not None:
+        model.load_state_dict(blob["model"])
+        opt.load_state_dict(blob["optimizer"])
+        sched.load_state_dict(blob["scheduler"])
+        torch.set_rng_state(blob["torch_rng"])
+        gen.set_state(blob["batch_rng"])
+        if blob["cuda_rng"]:
+            torch.cuda.set_rng_state_all(blob["cuda_rng"])
+        state = TrainState(**{k: blob[k] for k in TrainState.__dataclass_fields__})
+        print(f"resuming from {ckpt_path} after epoch {state.epoch}")
+
+    with Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=False) as live:
+        for record in state.history:  # replay so the curves cover the whole run
+            _log_epoch(live, record)
+        while not state.finished and state.epoch < cfg.epochs:
+            step_model.train()
+            total, count = 0.0, 0
+            for idx in tqdm(list(batches(len(x_train), cfg.batch_size, gen)), desc=f"epoch {state.epoch + 1}",
+                            leave=False, disable=None):
+                xb, yb = x_train[idx], y_train[idx]
+                with autocast(device, cfg.amp):
+                    loss = loss_fn(step_model(xb).float(), yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.detach() * len(idx)
+                count += len(idx)
+            train_loss = float(total) / max(count, 1)
+            val_logits = predict_logits(model, x_val, params.evaluate.batch_size, cfg.amp)
+            val_loss = float(nn.functional.cross_entropy(val_logits, torch.from_numpy(y_val_np),
+                                                         weight=None if weights is None else weights.cpu()))
+            val_pred = val_logits.argmax(1).numpy()
+            val_f1 = macro_f1(y_val_np, val_pred, n_classes)
+            record = {
+                "train/loss": train_loss, "val/loss": val_loss, "val/macro_f1": val_f1,
+                "val/accuracy": float((val_pred == y_val_np).mean()), "lr": opt.param_groups[0]["lr"],
+            }
+            sched.step(val_f1)
+            state.epoch += 1
+            state.history.append(record)
+            if val_f1 > state.best_f1:
+                state.best_f1, state.best_epoch, state.bad_epochs = val_f1, state.epoch, 0
+                state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            else:
+                state.bad_epochs += 1
+            state.finished = state.bad_epochs >= cfg.patience or state.epoch >= cfg.epochs
+            _log_epoch(live, record)
+            print(f"epoch {state.epoch}: " + ", ".join(f"{k}={v:.4f}" for k, v in record.items()))
+            save_checkpoint(ckpt_path, fp, model, opt, sched, gen, state)
+        live.summary["best_epoch"] = state.best_epoch
+        live.summary["best_val_macro_f1"] = state.best_f1
+    model.load_state_dict(state.best_state)
+    return state
+
+
+def _log_epoch(live: Live, record: dict[str, float]) -> None:
+    for name, value in record.items():
+        live.log_metric(name, value)
+    live.next_step()
