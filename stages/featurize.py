@@ -16,7 +16,7 @@ def main() -> None:
     params = load_params(args.params)
     meta = read_metadata(Path(params.paths.split) / "metadata.csv")
     summary = featurize_all(meta, Path(params.data.root), params.featurize, params.data.classes,
-                            Path(params.paths.features), worker_count(params.base.workers))
+                            Path(params.paths.features), worker_count(params.base.workers), params.split.names)
     print(f"features {summary['shape']}: {summary['splits']}; skipped {summary['skipped_total']}")
 
 

@@ -1,4 +1,4 @@
-"""Stage split: load and validate the data source, assign grouped train/val/test splits."""
+"""Stage split: load and validate the data source, assign grouped train/val/test splits or predefined folds."""
 
 import argparse
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 from fretlab.io import write_csv, write_json
 from fretlab.params import load_params
 from fretlab.sources import load_source
-from fretlab.splits import check_split_classes, grouped_split
+from fretlab.splits import assign_splits, check_split_classes
 
 
 def main() -> None:
@@ -15,8 +15,9 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     meta = load_source(params)
-    meta["split"] = grouped_split(meta, params.split.fractions, params.base.seed)
-    check_split_classes(meta, params.data.classes)
+    cfg = params.split
+    meta["split"] = assign_splits(meta, cfg.strategy, cfg.fractions, cfg.folds, params.base.seed)
+    check_split_classes(meta, params.data.classes, splits=cfg.names)
     out_dir = Path(params.paths.split)
     write_csv(out_dir / "metadata.csv", meta)
     table = meta.groupby(["split", "label_category"]).size().unstack(fill_value=0)

@@ -13,21 +13,43 @@ class AudioError(ValueError):
     """Audio that cannot be read or used, with the file named in the message."""
 
 
-def load_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+def audio_duration(path: str | Path) -> float:
+    """Length of an audio file in seconds, from its header (nothing is decoded)."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: audio file not found")
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(f"{path}: cannot decode audio ({exc}); re-export it as WAV or FLAC") from None
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise AudioError(f"{path}: file holds no samples")
+    return info.frames / info.samplerate
+
+
+def load_audio(
+    path: str | Path, sample_rate: int | None = None, start_sec: float = 0.0, duration_sec: float | None = None
+) -> tuple[np.ndarray, int]:
     """Read any soundfile-supported file as mono float32, resampled when ``sample_rate`` is given.
 
-    Multi-channel audio is averaged to mono. Raises :class:`AudioError` for unreadable,
-    empty or non-finite audio.
+    Reads the whole file, or only ``duration_sec`` from ``start_sec`` (so a long file never has to
+    fit in memory). Multi-channel audio is averaged to mono. Raises :class:`AudioError` for
+    unreadable, empty or non-finite audio.
     """
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: audio file not found")
     try:
-        wave, sr = sf.read(path, dtype="float32", always_2d=True)
+        if start_sec or duration_sec is not None:
+            native = sf.info(path).samplerate
+            frames = -1 if duration_sec is None else max(0, round(duration_sec * native))
+            wave, sr = sf.read(path, frames=frames, start=round(start_sec * native), dtype="float32", always_2d=True)
+        else:
+            wave, sr = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(f"{path}: cannot decode audio ({exc}); re-export it as WAV or FLAC") from None
     if wave.shape[0] == 0:
-        raise AudioError(f"{path}: file holds no samples")
+        raise AudioError(f"{path}: file holds no samples" + (f" from {start_sec:.3f} s" if start_sec else ""))
     wave = wave.mean(axis=1) if wave.shape[1] > 1 else wave[:, 0]
     if not np.isfinite(wave).all():
         raise AudioError(f"{path}: holds NaN or infinite samples; repair or drop the file")
@@ -35,6 +57,20 @@ def load_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
         wave = resample(wave, sr, sample_rate)
         sr = sample_rate
     return np.ascontiguousarray(wave, dtype=np.float32), sr
+
+
+def read_window(
+    path: str | Path, sample_rate: int, n_samples: int, onset_sec: float, pad_sec: float = 0.05
+) -> np.ndarray:
+    """One event window of ``n_samples`` from ``onset_sec``, decoding only that span (plus resampler padding).
+
+    Used for files too long to load whole; the result matches windowing the whole file except for
+    the last few samples' resampler edge effects, and it is zero-padded where the audio runs out.
+    """
+    start = max(0.0, onset_sec - pad_sec)
+    span = onset_sec + n_samples / sample_rate + pad_sec - start
+    segment, sr = load_audio(path, sample_rate, start_sec=start, duration_sec=span)
+    return fit_length(segment, n_samples, start=round((onset_sec - start) * sr))
 
 
 def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:

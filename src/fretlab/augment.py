@@ -33,6 +33,11 @@ class FeatureAugment(nn.Module):
             x[:, 0] = 10 * torch.log10(10 ** (x[:, 0] / 10) + 10 ** (noise_db / 10))
         if self.max_shift > 0:
             x = self._shift(x, torch.randint(-self.max_shift, self.max_shift + 1, (b,), device=x.device))
+        for _ in range(self.cfg.n_masks):  # SpecAugment; draws no random numbers while both widths are 0
+            if self.cfg.freq_mask > 0:
+                x = spec_mask(x, self.cfg.freq_mask, dim=-2)
+            if self.cfg.time_mask > 0:
+                x = spec_mask(x, self.cfg.time_mask, dim=-1)
         return x
 
     @staticmethod
@@ -44,3 +49,29 @@ class FeatureAugment(nn.Module):
         gathered = torch.gather(x, -1, idx.clamp(0, t - 1)[:, None, None, :].expand_as(x))
         floor = x.amin(dim=(-2, -1), keepdim=True).expand_as(x)
         return torch.where(valid[:, None, None, :], gathered, floor)
+
+
+def spec_mask(x: torch.Tensor, max_width: int, dim: int) -> torch.Tensor:
+    """SpecAugment mask: per example, a band of 0..``max_width`` bins along ``dim`` (-2 mel, -1 time) set to
+    that example's per-channel mean (the value standardization maps near zero)."""
+    b, size = x.shape[0], x.shape[dim]
+    width = torch.randint(0, min(max_width, size) + 1, (b,), device=x.device)
+    start = (torch.rand(b, device=x.device) * (size - width + 1)).long()
+    pos = torch.arange(size, device=x.device)[None, :]
+    band = (pos >= start[:, None]) & (pos < (start + width)[:, None])  # (B, size)
+    band = band[:, None, :, None] if dim == -2 else band[:, None, None, :]
+    fill = x.mean(dim=(-2, -1), keepdim=True)
+    return torch.where(band, fill.expand_as(x), x)
+
+
+def mixup(x: torch.Tensor, y: torch.Tensor, alpha: float,
+          generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """Mixup (Zhang et al. 2018): blend each example with a shuffled partner, lambda ~ Beta(alpha, alpha).
+
+    Returns the mixed inputs, both label sets and lambda; the loss is
+    ``lam * loss(y_a) + (1 - lam) * loss(y_b)``. Uses the global torch RNG (lambda) and ``generator``
+    (partners), both saved in training checkpoints, so a resumed run continues the same stream.
+    """
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    perm = torch.randperm(len(x), generator=generator).to(x.device)
+    return lam * x + (1 - lam) * x[perm], y, y[perm], lam

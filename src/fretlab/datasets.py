@@ -20,4 +20,4 @@ def load_features(features_dir: str | Path, split: str) -> tuple[np.ndarray, np.
     if len(index) != len(x):
         raise FeatureCacheError(f"{features_dir}: {split}.npy has {len(x)} rows but {split}.csv has {len(index)}; "
                              "re-run `dvc repro featurize`")
-    return x, index["label"].to_numpy(dtype=np.int64), index["note_id"].tolist()
+    return x, index["label"].to_numpy(dtype=np.int64, copy=True), index["note_id"].tolist()

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from fretlab.io import write_csv, write_json
 from fretlab.metrics import classification_metrics, confusion
@@ -15,10 +16,13 @@ from fretlab.plots import plot_confusion, plot_per_class_f1
 
 def write_evaluation(
     split: str, y_true: np.ndarray, y_pred: np.ndarray, note_ids: list[str], classes: list[str],
-    metrics_dir: Path, plots_dir: Path,
+    metrics_dir: Path, plots_dir: Path, extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write ``metrics/<split>.json``, ``plots/confusion/<split>.csv`` and the PNG figures."""
-    metrics = classification_metrics(y_true, y_pred, classes)
+    """Write ``metrics/<split>.json``, ``plots/confusion/<split>.csv`` and the PNG figures.
+
+    ``extra`` adds keys to the metrics JSON (e.g. window-level figures next to clip-level ones).
+    """
+    metrics = {**classification_metrics(y_true, y_pred, classes), **(extra or {})}
     write_json(metrics_dir / f"{split}.json", metrics)
     names = np.asarray(classes)
     write_csv(plots_dir / "confusion" / f"{split}.csv",
@@ -32,3 +36,35 @@ def write_evaluation(
     plot_per_class_f1({c: metrics["per_class"][c]["f1"] for c in classes}, figures / f"per_class_f1_{split}.png",
                       f"{split}: per-class F1")
     return metrics
+
+
+def clip_scores(
+    logits: torch.Tensor, y: np.ndarray, clip_ids: list[str]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Clip-level labels and predictions: the mean of each clip's window probabilities, then argmax.
+
+    Returns ``(y_true, y_pred, clip_ids)`` with one entry per clip, in first-seen order.
+    """
+    probs = torch.softmax(logits.float(), dim=1).numpy()
+    codes, uniques = pd.factorize(pd.Series(clip_ids), sort=False)
+    sums = np.zeros((len(uniques), probs.shape[1]))
+    np.add.at(sums, codes, probs)
+    labels = np.full(len(uniques), -1)
+    labels[codes] = y
+    if np.any(pd.Series(y).groupby(codes).nunique() > 1):
+        raise ValueError("windows of one clip carry different labels; re-run the featurize stage")
+    return labels, sums.argmax(1), [str(u) for u in uniques]
+
+
+def evaluate_split(
+    split: str, logits: torch.Tensor, y: np.ndarray, ids: list[str], clip_ids: list[str] | None,
+    classes: list[str], metrics_dir: Path, plots_dir: Path,
+) -> dict[str, Any]:
+    """Score one split; with ``clip_ids`` the headline figures are clip-level (mean window probability)."""
+    y_pred = logits.argmax(1).numpy()
+    if clip_ids is None:
+        return write_evaluation(split, y, y_pred, ids, classes, metrics_dir, plots_dir)
+    window = classification_metrics(y, y_pred, classes)
+    y_clip, pred_clip, clips = clip_scores(logits, y, clip_ids)
+    extra = {"window_accuracy": window["accuracy"], "window_macro_f1": window["macro_f1"], "n_windows": len(y)}
+    return write_evaluation(split, y_clip, pred_clip, clips, classes, metrics_dir, plots_dir, extra)

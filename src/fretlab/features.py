@@ -21,7 +21,7 @@ def delta(x: torch.Tensor, width: int = 9) -> torch.Tensor:
     half = width // 2
     padded = nn.functional.pad(x.flatten(0, -2).unsqueeze(1), (half, half), mode="replicate")
     taps = torch.arange(-half, half + 1, dtype=x.dtype, device=x.device)
-    kernel = (taps / (taps**2).sum()).flip(0).view(1, 1, -1)
+    kernel = (taps / (taps**2).sum()).view(1, 1, -1)  # conv1d correlates: d[t] = sum n*x[t+n] / sum n^2
     return nn.functional.conv1d(padded, kernel).view_as(x)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +22,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from fretlab.audio import AudioError, event_window, load_audio, peak_normalize
+from fretlab.audio import AudioError, audio_duration, event_window, load_audio, peak_normalize, read_window
 from fretlab.features import FeatureExtractor, extract
-from fretlab.io import atomic_path, write_csv, write_json
+from fretlab.io import atomic_dir, atomic_path, write_csv, write_json
+from fretlab.metadata import resolve_audio
 from fretlab.params import Featurize
 
 _EXTRACTOR: FeatureExtractor | None = None
@@ -36,12 +37,13 @@ class FeaturizeError(ValueError):
 
 @dataclass
 class FileTask:
-    """All events of one audio file (loaded once)."""
+    """Events of one audio file (at most ``featurize.batch_size``, so a task's memory is bounded)."""
 
     path: str
     positions: list[int]
     note_ids: list[str]
     onsets: list[float | None]  # None: a snippet, centre-cropped
+    error: str | None = None  # set when the path is unusable (e.g. escapes data.root): skip every event
 
 
 @dataclass
@@ -69,17 +71,31 @@ def _process_chunk(tasks: list[FileTask]) -> ChunkResult:
     windows = []
     for task in tasks:
         try:
-            wave, sr = load_audio(task.path, cfg.sample_rate)
+            if task.error:
+                raise AudioError(task.error)
+            duration = audio_duration(task.path)
+            # a long file is decoded one window at a time, so its length never sets the memory peak
+            loaded = load_audio(task.path, cfg.sample_rate) if duration <= cfg.stream_above_sec else None
         except AudioError as exc:
             out.skipped += [{"note_id": n, "audio_path": task.path, "reason": str(exc)} for n in task.note_ids]
             continue
-        duration = len(wave) / sr
+        if loaded is not None:
+            duration = len(loaded[0]) / loaded[1]
         for pos, note_id, onset in zip(task.positions, task.note_ids, task.onsets, strict=True):
             if onset is not None and onset >= duration:
                 reason = f"{task.path}: onset_sec {onset:.3f} is past the end of the file ({duration:.3f} s)"
                 out.skipped.append({"note_id": note_id, "audio_path": task.path, "reason": reason})
                 continue
-            windows.append(prepare_windows(wave, sr, [onset], cfg)[0])
+            try:
+                if loaded is not None:
+                    window = prepare_windows(*loaded, [onset], cfg)[0]
+                else:
+                    start = max(0.0, (duration - cfg.target_duration) / 2) if onset is None else onset
+                    window = peak_normalize(read_window(task.path, cfg.sample_rate, cfg.n_samples, start))
+            except AudioError as exc:
+                out.skipped.append({"note_id": note_id, "audio_path": task.path, "reason": str(exc)})
+                continue
+            windows.append(window)
             out.positions.append(pos)
     if windows:
         out.features = list(extract(_EXTRACTOR, np.stack(windows)))
@@ -112,17 +128,31 @@ def bounded_map(
         yield result
 
 
-def file_tasks(df: pd.DataFrame, root: Path) -> list[FileTask]:
-    """Group a split's events by audio file; one-event files are snippets (centre crop)."""
+def file_tasks(
+    df: pd.DataFrame, root: Path, snippets: bool = True, max_events: int | None = None
+) -> list[FileTask]:
+    """Group a split's events by audio file; one-event files are snippets (centre crop) when ``snippets``.
+
+    A file with more than ``max_events`` events becomes several tasks, so the windows in flight stay
+    bounded however many events point into one file. Paths that escape ``root`` (``..``, absolute
+    paths, symlinks) become tasks with an ``error``, reported like unreadable audio.
+    """
     tasks = []
     for path, rows in df.groupby("audio_path", sort=True):
-        snippet = len(rows) == 1
-        tasks.append(FileTask(
-            path=str(root / path),
-            positions=rows.index.tolist(),
-            note_ids=rows["note_id"].tolist(),
-            onsets=[None] * len(rows) if snippet else rows["onset_sec"].astype(float).tolist(),
-        ))
+        snippet = snippets and len(rows) == 1
+        error = None
+        if resolve_audio(root, str(path)) is None:
+            error = f"{root / path}: audio_path escapes the audio root {root}; keep audio files inside data.root"
+        step = max_events or len(rows)
+        for start in range(0, len(rows), step):
+            part = rows.iloc[start : start + step]
+            tasks.append(FileTask(
+                path=str(root / path),
+                positions=part.index.tolist(),
+                note_ids=part["note_id"].tolist(),
+                onsets=[None] * len(part) if snippet else part["onset_sec"].astype(float).tolist(),
+                error=error,
+            ))
     return tasks
 
 
@@ -141,7 +171,7 @@ def _chunks(tasks: list[FileTask], events_per_chunk: int) -> Iterator[list[FileT
 
 def featurize_split(
     df: pd.DataFrame, root: Path, cfg: Featurize, out_path: Path, pool: ProcessPoolExecutor | None,
-    in_flight: int = 1, desc: str = "featurize",
+    in_flight: int = 1, desc: str = "featurize", snippets: bool = True,
 ) -> tuple[np.ndarray, list[dict[str, str]]]:
     """Featurize one split's events (row order kept) into ``out_path``.
 
@@ -154,7 +184,7 @@ def featurize_split(
     skipped: list[dict[str, str]] = []
     with atomic_path(out_path) as tmp:
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
-        chunks = _chunks(file_tasks(df, root), cfg.batch_size)
+        chunks = _chunks(file_tasks(df, root, snippets, cfg.batch_size), cfg.batch_size)
         results = bounded_map(_process_chunk, chunks, pool, in_flight)
         with tqdm(total=len(df), desc=desc, unit="ev") as bar:
             for res in results:
@@ -189,10 +219,48 @@ def _compact(arr: np.memmap, kept: np.ndarray, tmp: Path) -> np.memmap:
     return dense
 
 
+def clip_window_onsets(onset: float, offset: float, cfg: Featurize) -> list[float]:
+    """Window starts covering a clip: every ``window_hop`` s while a whole window fits (at least one)."""
+    assert cfg.window_hop is not None
+    spare = offset - onset - cfg.target_duration
+    n = 1 + int(np.floor(spare / cfg.window_hop + 1e-9)) if spare > 0 else 1
+    return [onset + i * cfg.window_hop for i in range(n)]
+
+
+def expand_clip_windows(meta: pd.DataFrame, cfg: Featurize) -> pd.DataFrame:
+    """One row per fixed-length window of each clip (its ``onset_sec``..``offset_sec`` span).
+
+    Window rows get ``note_id`` ``<clip>#w<i>`` and keep the clip's id in ``clip_id``.
+    """
+    rows = []
+    for rec in meta.to_dict("records"):
+        for i, start in enumerate(clip_window_onsets(float(rec["onset_sec"]), float(rec["offset_sec"]), cfg)):
+            rows.append({**rec, "clip_id": rec["note_id"], "note_id": f"{rec['note_id']}#w{i:03d}",
+                         "onset_sec": start})
+    return pd.DataFrame(rows, columns=[*meta.columns, "clip_id"])
+
+
 def featurize_all(
-    meta: pd.DataFrame, root: Path, cfg: Featurize, classes: list[str], out_dir: Path, workers: int
+    meta: pd.DataFrame, root: Path, cfg: Featurize, classes: list[str], out_dir: Path, workers: int,
+    splits: Sequence[str] = ("train", "val", "test"),
 ) -> dict[str, Any]:
-    """Featurize every split of ``meta`` into ``out_dir``; return a summary (counts, skipped)."""
+    """Featurize every split of ``meta`` into ``out_dir``; return a summary (counts, skipped).
+
+    With ``cfg.window_hop`` set, each clip becomes overlapping windows and the index gets ``clip_id``.
+    Everything is written into a staging directory that replaces ``out_dir`` only once complete, so a
+    killed or failed run never leaves arrays and indexes from different runs side by side.
+    """
+    with atomic_dir(out_dir) as staging:
+        return _featurize_into(meta, root, cfg, classes, staging, workers, splits)
+
+
+def _featurize_into(
+    meta: pd.DataFrame, root: Path, cfg: Featurize, classes: list[str], out_dir: Path, workers: int,
+    splits: Sequence[str],
+) -> dict[str, Any]:
+    windowed = cfg.window_hop is not None
+    if windowed:
+        meta = expand_clip_windows(meta, cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"classes": classes, "shape": [cfg.n_channels, cfg.n_mels, cfg.n_frames], "splits": {}}
     all_skipped: list[dict[str, str]] = []
@@ -200,8 +268,9 @@ def featurize_all(
     try:
         results = {
             split: featurize_split(meta[meta["split"] == split].sort_values("note_id").reset_index(drop=True), root,
-                                   cfg, out_dir / f"{split}.npy", pool, 2 * workers, f"featurize {split}")
-            for split in ("train", "val", "test")
+                                   cfg, out_dir / f"{split}.npy", pool, 2 * workers, f"featurize {split}",
+                                   snippets=not windowed)
+            for split in splits
         }
     finally:
         if pool is not None:
@@ -214,6 +283,8 @@ def featurize_all(
             "label_category": part["label_category"],
             "label": part["label_category"].map({c: i for i, c in enumerate(classes)}).astype(int),
         })
+        if windowed:
+            index.insert(1, "clip_id", part["clip_id"])
         write_csv(out_dir / f"{split}.csv", index)
         all_skipped += [{**item, "split": split} for item in skipped]
         summary["splits"][split] = {"events": len(part), "skipped": len(skipped)}

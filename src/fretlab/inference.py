@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import nullcontext
 
@@ -41,7 +42,7 @@ def autocast(device: torch.device, enabled: bool):
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int, amp: bool = False) -> torch.Tensor:
     """Logits for every row of ``x`` (eval mode), on the CPU as float32."""
     model.eval()
-    device = next(model.parameters()).device
+    device = next(itertools.chain(model.parameters(), model.buffers())).device  # the rf model has only buffers
     out = []
     for idx in batches(len(x), batch_size, None):
         with autocast(device, amp):

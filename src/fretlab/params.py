@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -29,19 +30,22 @@ class Paths(_Section):
     live: str = "dvclive"
     metrics: str = "metrics"
     plots: str = "plots"
+    cv: str = "cv"  # cross-validation summary (aggregate stage of recipes/*)
 
 
 class Base(_Section):
     seed: int = 42
     workers: int = Field(0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    deterministic: bool = False  # deterministic torch kernels (cuDNN/cuBLAS flags); see docs/reliability.md
 
 
 class Data(_Section):
-    source: Literal["synthetic", "csv", "idmt"] = "synthetic"
+    source: Literal["synthetic", "csv", "idmt", "esc50", "urbansound8k"] = "synthetic"
     root: str = "data/synthetic"
     metadata: str = "metadata.csv"
     classes: list[str] = Field(default_factory=lambda: ["general_note", "harmonic", "dead_note"])
+    esc10: bool = False  # esc50 source: keep only the ESC-10 subset (the esc10 column)
 
     @model_validator(mode="after")
     def _classes_unique(self) -> Data:
@@ -80,7 +84,8 @@ class Synthesize(_Section):
 
 
 class Split(_Section):
-    strategy: Literal["grouped"] = "grouped"
+    strategy: Literal["grouped", "predefined_folds"] = "grouped"
+    folds: list[int] = Field(default_factory=list)  # predefined_folds: the dataset's fold ids, in order
     fractions: dict[Literal["train", "val", "test"], float] = Field(
         default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1}
     )
@@ -94,7 +99,17 @@ class Split(_Section):
         total = sum(self.fractions.values())
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"split.fractions must sum to 1, got {total:g}")
+        if self.strategy == "predefined_folds" and (len(self.folds) < 3 or len(set(self.folds)) != len(self.folds)):
+            raise ValueError(f"split.folds must list at least 3 distinct fold ids for predefined_folds, "
+                             f"got {self.folds}")
         return self
+
+    @property
+    def names(self) -> list[str]:
+        """Feature-cache split names: train/val/test, or one ``fold<K>`` per predefined fold."""
+        if self.strategy == "predefined_folds":
+            return [f"fold{k}" for k in self.folds]
+        return ["train", "val", "test"]
 
 
 class Featurize(_Section):
@@ -109,6 +124,8 @@ class Featurize(_Section):
     rms: bool = False
     batch_size: int = Field(64, ge=1)
     on_error: Literal["raise", "skip"] = "raise"
+    stream_above_sec: float = Field(60.0, gt=0.0)  # longer files are decoded one event window at a time
+    window_hop: float | None = Field(None, gt=0.0)  # clips: windows of target_duration every window_hop s
 
     @model_validator(mode="after")
     def _check(self) -> Featurize:
@@ -164,15 +181,85 @@ class CRNNParams(_Section):
         return self
 
 
+class CNNParams(_Section):
+    """The UrbanSound8K-style CNN: conv blocks → mean over time → Conv1d over frequency → dense head."""
+
+    channels: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
+    kernel_size: int = Field(3, ge=1)
+    pools: list[tuple[int, int]] = Field(default_factory=lambda: [(2, 2), (2, 2), (2, 4)])  # (freq, time)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    conv1d_channels: int = Field(64, ge=1)
+    conv1d_kernel: int = Field(3, ge=1)
+    head_hidden: int = Field(128, ge=1)
+    head_dropout: float = Field(0.5, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> CNNParams:
+        if len(self.pools) != len(self.channels):
+            raise ValueError(
+                f"model.cnn.pools has {len(self.pools)} entries but channels has {len(self.channels)}; "
+                "give one (freq, time) pool per block"
+            )
+        if any(c < 1 for c in self.channels) or any(p < 1 for pool in self.pools for p in pool):
+            raise ValueError("model.cnn.channels and pools must be positive")
+        return self
+
+
+class GRUParams(_Section):
+    """GRU-only baseline: the frame sequence (all channels × mels per frame) straight into a GRU."""
+
+    hidden: int = Field(64, ge=1)
+    layers: int = Field(1, ge=1)
+    bidirectional: bool = False
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)  # between stacked GRU layers (needs layers >= 2)
+    time_pooling: Literal["last", "mean", "attention"] = "last"
+    head_hidden: int = Field(64, ge=1)
+    head_dropout: float = Field(0.3, ge=0.0, lt=1.0)
+
+
+MaxFeatures = Literal["sqrt", "log2"] | Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+class RFSearch(_Section):
+    """Optional RandomizedSearchCV over the forest's main knobs (grouped CV on the train split)."""
+
+    enabled: bool = False
+    n_iter: int = Field(10, ge=1)
+    cv_folds: int = Field(3, ge=2)
+    n_estimators: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [100, 200, 400], min_length=1)
+    max_depth: list[Annotated[int, Field(ge=1)] | None] = Field(default_factory=lambda: [None, 8, 16, 32],
+                                                                 min_length=1)
+    max_features: list[MaxFeatures] = Field(default_factory=lambda: ["sqrt", "log2", 0.3], min_length=1)
+    bootstrap: list[bool] = Field(default_factory=lambda: [True, False], min_length=1)
+
+
+class RFParams(_Section):
+    """Random-forest baseline on mean and std pooled features (scikit-learn)."""
+
+    n_estimators: int = Field(300, ge=1)
+    max_depth: int | None = Field(None, ge=1)
+    max_features: MaxFeatures = "sqrt"
+    min_samples_leaf: int = Field(1, ge=1)
+    bootstrap: bool = True
+    search: RFSearch = Field(default_factory=RFSearch)
+
+
 class Model(_Section):
-    name: Literal["crnn"] = "crnn"
+    name: Literal["crnn", "cnn", "gru", "rf"] = "crnn"
     crnn: CRNNParams = Field(default_factory=CRNNParams)
+    cnn: CNNParams = Field(default_factory=CNNParams)
+    gru: GRUParams = Field(default_factory=GRUParams)
+    rf: RFParams = Field(default_factory=RFParams)
 
 
 class Augment(_Section):
     gain_db: float = Field(6.0, ge=0.0)
     shift_ms: float = Field(50.0, ge=0.0)
     noise_db: float | None = -80.0
+    freq_mask: int = Field(0, ge=0)  # SpecAugment: widest frequency mask in mel bins; 0 = off
+    time_mask: int = Field(0, ge=0)  # SpecAugment: widest time mask in frames; 0 = off
+    n_masks: int = Field(1, ge=1)  # masks of each kind per example
+    mixup_alpha: float = Field(0.0, ge=0.0)  # mixup Beta(alpha, alpha); 0 = off
 
 
 class Train(_Section):
@@ -182,6 +269,7 @@ class Train(_Section):
     weight_decay: float = Field(0.0001, ge=0.0)
     class_weights: bool = True
     patience: int = Field(8, ge=1)
+    scheduler: Literal["plateau", "cosine", "none"] = "plateau"  # plateau: on val macro-F1; cosine: over epochs
     scheduler_factor: float = Field(0.5, gt=0.0, lt=1.0)
     scheduler_patience: int = Field(2, ge=0)
     augment: Augment = Field(default_factory=Augment)
@@ -209,10 +297,39 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> Params:
-        if self.synthesize.class_fractions and set(self.synthesize.class_fractions) - set(self.data.classes):
+        # synthesize only feeds the synthetic source; dataset recipes keep its defaults
+        uses_synth = self.data.source == "synthetic"
+        if uses_synth and self.synthesize.class_fractions and set(self.synthesize.class_fractions) - set(
+                self.data.classes):
             unknown = sorted(set(self.synthesize.class_fractions) - set(self.data.classes))
             raise ValueError(f"synthesize.class_fractions names classes not in data.classes: {unknown}")
+        _check_pooling(self.model, self.featurize)
         return self
+
+
+def pooled_shape(n_mels: int, n_frames: int, kernel_size: int, pools: list[tuple[int, int]]) -> tuple[int, int]:
+    """(freq, time) size after conv blocks of ``kernel_size`` (padding k//2) and MaxPool2d ``pools``."""
+    grow = 2 * (kernel_size // 2) - kernel_size + 1  # 'same' conv for odd kernels, +1 for even ones
+    f, t = n_mels, n_frames
+    for pf, pt in pools:
+        f, t = (f + grow) // pf, (t + grow) // pt
+    return f, t
+
+
+def _check_pooling(model: Model, feat: Featurize) -> None:
+    """Reject a conv stack whose pools shrink the feature map to nothing, at load time, not mid-training."""
+    cfg = getattr(model, model.name, None)
+    if not hasattr(cfg, "pools") or not hasattr(cfg, "kernel_size"):
+        return
+    f, t = pooled_shape(feat.n_mels, feat.n_frames, cfg.kernel_size, cfg.pools)
+    if f < 1 or t < 1:
+        pf = math.prod(p[0] for p in cfg.pools)
+        pt = math.prod(p[1] for p in cfg.pools)
+        raise ValueError(
+            f"model.{model.name}.pools {[list(p) for p in cfg.pools]} shrink the {feat.n_mels} mels x {feat.n_frames} "
+            f"frames feature map to {f}x{t} (total pooling {pf}x{pt}); use smaller pools, fewer blocks, "
+            "or more featurize.n_mels / a longer featurize.target_duration"
+        )
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from fretlab.adapters.esc50 import read_esc50
+from fretlab.adapters.urbansound8k import read_urbansound8k
 from fretlab.metadata import read_metadata, validate_metadata
 from fretlab.params import Params
 
@@ -18,6 +20,8 @@ def _from_csv(params: Params) -> pd.DataFrame:
 SOURCES: dict[str, Callable[[Params], pd.DataFrame]] = {
     "synthetic": _from_csv,  # the synthesize stage writes metadata.csv in the standard schema
     "csv": _from_csv,
+    "esc50": lambda p: read_esc50(p.data.root, p.data.metadata, p.data.esc10, p.data.classes),
+    "urbansound8k": lambda p: read_urbansound8k(p.data.root, p.data.metadata),
 }
 
 

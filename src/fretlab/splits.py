@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -52,9 +54,10 @@ def grouped_split(
     return groups.map(assign).rename("split")
 
 
-def check_split_classes(df: pd.DataFrame, classes: list[str], label_col: str = "label_category") -> None:
+def check_split_classes(df: pd.DataFrame, classes: list[str], label_col: str = "label_category",
+                        splits: Sequence[str] = SPLITS) -> None:
     """Raise when a class has no examples in some split (its metrics would be undefined)."""
-    table = pd.crosstab(df["split"], df[label_col]).reindex(index=list(SPLITS), columns=classes, fill_value=0)
+    table = pd.crosstab(df["split"], df[label_col]).reindex(index=list(splits), columns=classes, fill_value=0)
     empty = [(s, c) for s in table.index for c in table.columns if table.loc[s, c] == 0]
     if empty:
         listed = ", ".join(f"{c} in {s}" for s, c in empty)
@@ -62,3 +65,40 @@ def check_split_classes(df: pd.DataFrame, classes: list[str], label_col: str = "
             f"empty class(es) after splitting: {listed}. Add data for them, use more groups, "
             "or change split.fractions / base.seed"
         )
+
+
+def predefined_fold_split(df: pd.DataFrame, folds: list[int], fold_col: str = "fold",
+                          group_col: str = "group") -> pd.Series:
+    """The dataset's own folds as split names ``fold<K>``, exactly as given (never reshuffled).
+
+    Raises :class:`SplitError` when the fold column is missing or non-integer, names a fold not in
+    ``folds``, leaves a fold empty, or puts one group (source recording) in two folds.
+    """
+    if fold_col not in df.columns:
+        raise SplitError(f"split.strategy predefined_folds needs a '{fold_col}' column; this data source has none "
+                         "(use data.source esc50 / urbansound8k, or add the column to your CSV)")
+    values = pd.to_numeric(df[fold_col], errors="coerce")
+    bad = df.index[values.isna() | (values != values.round())]
+    if len(bad):
+        raise SplitError(f"non-integer '{fold_col}' value(s) on row(s) {[int(i) + 2 for i in bad[:10]]}")
+    values = values.astype(int)
+    unknown = sorted(set(values) - set(folds))
+    if unknown:
+        raise SplitError(f"the data has fold(s) {unknown} not listed in split.folds {folds}; add them to split.folds")
+    empty = sorted(set(folds) - set(values))
+    if empty:
+        raise SplitError(f"split.folds lists fold(s) {empty} that hold no clips; remove them from split.folds")
+    straddling = df.groupby(df[group_col].astype(str))[fold_col].nunique()
+    straddling = straddling[straddling > 1]
+    if len(straddling):
+        raise SplitError(f"group(s) {sorted(straddling.index)[:10]} appear in more than one fold; clips of one source "
+                         "recording must share a fold or the folds leak")
+    return ("fold" + values.astype(str)).rename("split")
+
+
+def assign_splits(df: pd.DataFrame, strategy: str, fractions: dict[str, float], folds: list[int],
+                  seed: int) -> pd.Series:
+    """The ``split`` column for ``split.strategy``: grouped train/val/test, or the predefined folds."""
+    if strategy == "predefined_folds":
+        return predefined_fold_split(df, folds)
+    return grouped_split(df, fractions, seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,12 @@ from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 from tqdm import tqdm
 
+from fretlab.augment import mixup
 from fretlab.classifier import Classifier
 from fretlab.inference import autocast, batches, predict_logits, select_device, to_device_tensor
 from fretlab.io import atomic_path
 from fretlab.metrics import macro_f1
-from fretlab.params import Params
+from fretlab.params import Params, Train
 
 CHECKPOINT = "last.pt"
 
@@ -30,14 +32,30 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def fingerprint(params: Params, features_dir: Path) -> str:
-    """Hash of everything a checkpoint depends on: training params and the feature arrays."""
+def make_scheduler(opt: torch.optim.Optimizer, cfg: Train) -> Any:
+    """``train.scheduler``: plateau (on val macro-F1), cosine (over ``train.epochs``) or none (constant lr)."""
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.scheduler_factor,
+                                                          patience=cfg.scheduler_patience)
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)  # has a state_dict, so checkpoints stay uniform
+
+
+def fingerprint(params: Params, features_dir: Path, data_files: Sequence[Path] | None = None) -> str:
+    """Hash of everything a checkpoint depends on: training params and the feature arrays.
+
+    ``data_files`` replaces the default train/val cache files (a cross-validation fold's own set).
+    """
     h = hashlib.sha256()
     relevant = {k: params.model_dump(mode="json")[k] for k in ("base", "featurize", "model", "train")}
     relevant["base"].pop("workers")
     h.update(json.dumps(relevant, sort_keys=True).encode())
-    for name in ("train.npy", "train.csv", "val.npy", "val.csv"):
-        with open(features_dir / name, "rb") as f:
+    files = [features_dir / n for n in ("train.npy", "train.csv", "val.npy", "val.csv")]
+    for path in files if data_files is None else data_files:
+        if data_files is not None:
+            h.update(Path(path).name.encode())  # which folds play which role
+        with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
@@ -79,7 +97,7 @@ def load_checkpoint(path: Path, fp: str) -> dict[str, Any] | None:
 
 def train_model(
     params: Params, model: Classifier, data: dict[str, tuple[np.ndarray, np.ndarray]], n_classes: int,
-    ckpt_dir: Path, live_dir: Path, features_dir: Path,
+    ckpt_dir: Path, live_dir: Path, features_dir: Path, data_files: Sequence[Path] | None = None,
 ) -> TrainState:
     """Train with early stopping, resuming from ``ckpt_dir`` when it holds this run's checkpoint."""
     cfg = params.train
@@ -98,10 +116,9 @@ def train_model(
         weights = torch.tensor(w, dtype=torch.float32, device=device)
     loss_fn = nn.CrossEntropyLoss(weight=weights)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.scheduler_factor,
-                                                       patience=cfg.scheduler_patience)
+    sched = make_scheduler(opt, cfg)
     step_model = torch.compile(model) if cfg.compile else model
-    fp = fingerprint(params, features_dir)
+    fp = fingerprint(params, features_dir, data_files)
     ckpt_path = ckpt_dir / CHECKPOINT
     state = TrainState(0, [], -1.0, -1, {}, 0, False)
     blob = load_checkpoint(ckpt_path, fp)
@@ -126,7 +143,12 @@ def train_model(
                             leave=False, disable=None):
                 xb, yb = x_train[idx], y_train[idx]
                 with autocast(device, cfg.amp):
-                    loss = loss_fn(step_model(xb).float(), yb)
+                    if cfg.augment.mixup_alpha > 0:
+                        xb, ya, yb2, lam = mixup(xb, yb, cfg.augment.mixup_alpha, gen)
+                        out = step_model(xb).float()
+                        loss = lam * loss_fn(out, ya) + (1 - lam) * loss_fn(out, yb2)
+                    else:
+                        loss = loss_fn(step_model(xb).float(), yb)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -142,7 +164,10 @@ def train_model(
                 "train/loss": train_loss, "val/loss": val_loss, "val/macro_f1": val_f1,
                 "val/accuracy": float((val_pred == y_val_np).mean()), "lr": opt.param_groups[0]["lr"],
             }
-            sched.step(val_f1)
+            if cfg.scheduler == "plateau":
+                sched.step(val_f1)
+            else:
+                sched.step()
             state.epoch += 1
             state.history.append(record)
             if val_f1 > state.best_f1:

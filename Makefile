@@ -1,0 +1,30 @@
+# Two commands run everything: `make repro` and `make test`. Each sets up .venv when needed.
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(BIN):$(PATH)
+PYTEST_ARGS ?=
+
+.PHONY: setup repro test lint bench clean-venv
+
+$(STAMP): requirements.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install pinned dependencies + fretlab (editable)
+
+repro: $(STAMP)  ## run the whole DVC pipeline (only what changed)
+	dvc repro
+
+test: $(STAMP)  ## lint, then the whole test suite (unit + DVC integration)
+	ruff check .
+	pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	ruff check .
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,102 @@
+"""Shared fixtures: tiny params and a throwaway git+DVC copy of the working tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = str(Path(sys.executable).parent)
+
+# Small enough for CI's 2 cores, large enough for every class to land in every split.
+TINY_PARAMS: dict[str, Any] = {
+    "synthesize": {"n_events": 160, "n_guitars": 8, "lick_fraction": 0.3},
+    "featurize": {"n_mels": 32, "batch_size": 32},
+    "model": {"crnn": {"channels": [8, 16], "pools": [[4, 2], [4, 2]], "rnn_hidden": 16, "head_hidden": 16}},
+    "train": {"epochs": 2, "batch_size": 32},
+    "base": {"workers": 1},
+}
+
+
+def deep_update(base: dict[str, Any], updates: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``updates`` into ``base`` (in place) and return it."""
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def tool_env() -> dict[str, str]:
+    """Environment where `python`/`dvc` resolve to this venv and git can commit."""
+    env = dict(os.environ)
+    env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
+    env.update(GIT_AUTHOR_NAME="fretlab-test", GIT_AUTHOR_EMAIL="test@fretlab.invalid",
+               GIT_COMMITTER_NAME="fretlab-test", GIT_COMMITTER_EMAIL="test@fretlab.invalid",
+               DVC_NO_ANALYTICS="1", PYTHONUNBUFFERED="1")
+    return env
+
+
+class Workspace:
+    """A temporary git repository holding a copy of this project's working tree."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.env = tool_env()
+
+    def run(self, *cmd: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        """Run a command in the workspace; on failure, show its output."""
+        proc = subprocess.run(cmd, cwd=self.root, env=self.env, text=True, capture_output=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def params(self) -> dict[str, Any]:
+        return yaml.safe_load((self.root / "params.yaml").read_text())
+
+    def set_params(self, updates: dict[str, Any], commit: bool = True) -> None:
+        """Merge ``updates`` into params.yaml (and commit, so experiments start from it)."""
+        data = deep_update(self.params(), updates)
+        (self.root / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        if commit:
+            self.run("git", "add", "params.yaml")
+            self.run("git", "commit", "-qm", "test params")
+
+
+def copy_working_tree(dest: Path) -> None:
+    """Copy tracked and untracked-but-not-ignored files (no DVC outputs, no venv)."""
+    files = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file():
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(src.read_bytes())
+
+
+@pytest.fixture
+def make_workspace(tmp_path: Path) -> Callable[..., Workspace]:
+    """Factory: a git repo with the project, tiny params merged with ``overrides``, committed."""
+
+    def factory(overrides: dict[str, Any] | None = None, name: str = "ws") -> Workspace:
+        root = tmp_path / name
+        root.mkdir()
+        copy_working_tree(root)
+        (root / "dvc.lock").unlink(missing_ok=True)
+        ws = Workspace(root)
+        ws.set_params(deep_update(yaml.safe_load(yaml.safe_dump(TINY_PARAMS)), overrides or {}), commit=False)
+        ws.run("git", "init", "-q", "-b", "main")
+        ws.run("git", "add", "-A")
+        ws.run("git", "commit", "-qm", "workspace")
+        return ws
+
+    return factory
