@@ -4,6 +4,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: setup repro test lint bench clean-venv
 
@@ -25,6 +26,9 @@ test: $(STAMP)  ## lint, then the whole test suite (unit + DVC integration)
 
 lint: $(STAMP)
 	ruff check .
+
+bench: $(STAMP)  ## benchmarks in a temporary copy of the repo: table + bench/results.json (BENCH_ARGS="--full --scale 10000 20000")
+	python scripts/bench.py $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -80,7 +80,8 @@ def run_featurize(params_path: Path, log_path: Path, poll_s: float) -> dict[str,
         proc = subprocess.Popen([sys.executable, "stages/featurize.py", "--params", str(params_path)], cwd=REPO,
                                 stdout=log, stderr=subprocess.STDOUT)
     root = psutil.Process(proc.pid)
-    peak_rss = peak_anon = peak_procs = 0
+    peak_rss = peak_anon = peak_procs = peak_parent = 0
+    trace: list[tuple[float, float, float]] = []  # (seconds, tree anon MiB, parent anon MiB)
     start = time.perf_counter()
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -90,16 +91,20 @@ def run_featurize(params_path: Path, log_path: Path, poll_s: float) -> dict[str,
             tree = [root, *root.children(recursive=True)]
             rss = sum(p.memory_info().rss for p in tree)
             anon = sum(_rss_anon(p) for p in tree)
+            parent = root.memory_info().rss
         except psutil.Error:
             continue
         peak_rss, peak_anon, peak_procs = max(peak_rss, rss), max(peak_anon, anon), max(peak_procs, len(tree))
+        peak_parent = max(peak_parent, parent)
+        trace.append((round(time.perf_counter() - start, 2), round(anon / 2**20, 1), round(_rss_anon(root) / 2**20, 1)))
         time.sleep(poll_s)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"featurize failed ({proc.returncode}):\n{log_path.read_text(encoding='utf-8')[-4000:]}")
     return {"wall_s": wall, "peak_tree_rss_mb": peak_rss / 2**20, "peak_tree_anon_mb": peak_anon / 2**20,
-            "max_single_process_rss_mb": usage.ru_maxrss / 2**10, "processes": peak_procs}
+            "peak_parent_rss_mb": peak_parent / 2**20, "max_single_process_rss_mb": usage.ru_maxrss / 2**10,
+            "processes": peak_procs, "trace": trace[:: max(1, len(trace) // 200)]}
 
 
 def main() -> None:
@@ -133,7 +138,7 @@ def main() -> None:
             size = sum(f.stat().st_size for f in (run_dir / "features").glob("*.npy"))
             rows.append({"events": n_events, "features_mb": size / 2**20, "workers": args.workers, **result})
             print(f"{n_events} events done in {result['wall_s']:.1f} s", file=sys.stderr)
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).drop(columns="trace")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"files": args.files, "file_sec": args.file_sec, "rows": rows}, indent=2) + "\n",

@@ -5,8 +5,8 @@ import argparse
 import torch
 
 from fretlab.crossval import load_role, stage_paths
-from fretlab.evaluation import evaluate_split
-from fretlab.inference import predict_logits, select_device, to_device_tensor
+from fretlab.evaluation import evaluate_split, write_data_counts
+from fretlab.inference import configure_determinism, predict_logits, select_device, to_device_tensor
 from fretlab.modeldir import load_model_dir
 from fretlab.params import load_params
 
@@ -19,6 +19,7 @@ def main() -> None:
     params = load_params(args.params)
     paths = params.paths
     run = stage_paths(paths, args.fold)  # the configured paths, or their fold<K> subdirectories
+    configure_determinism(params.base.deterministic)
     device = select_device(params.base.device)
     model, _, classes = load_model_dir(run.model, device)
     torch.manual_seed(params.base.seed)
@@ -28,6 +29,8 @@ def main() -> None:
         # with clip windows, the headline figures are clip-level (mean of window probabilities)
         metrics = evaluate_split(split, logits, y, ids, clip_ids, classes, run.metrics, run.plots)
         print(f"{split}: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}")
+    counts = write_data_counts(paths.features, run.metrics)  # skipped items count as a metric, not a footnote
+    print(f"featurized events {counts['events']}; skipped {counts['skipped_total']} (see skipped.csv)")
 
 
 if __name__ == "__main__":

@@ -3,13 +3,16 @@
 import argparse
 from pathlib import Path
 
+from fretlab import distributed
 from fretlab.baselines import fit_forest
 from fretlab.classifier import Classifier
 from fretlab.crossval import load_role, role_files, stage_paths
+from fretlab.inference import select_device
+from fretlab.modelcard import write_model_card
 from fretlab.modeldir import save_model_dir
 from fretlab.models import NOT_GRADIENT_TRAINED
 from fretlab.params import load_params
-from fretlab.training import train_model
+from fretlab.training import seed_everything, train_model
 
 
 def main() -> None:
@@ -22,12 +25,16 @@ def main() -> None:
     run = stage_paths(paths, args.fold)  # the configured paths, or their fold<K> subdirectories
     if args.fold is not None and params.model.name in NOT_GRADIENT_TRAINED:
         parser.error(f"--fold is not supported for model.name {params.model.name}")
+    gradient_trained = params.model.name not in NOT_GRADIENT_TRAINED
+    if gradient_trained and distributed.relaunch_under_torchrun(params.train.ddp):
+        return  # train.ddp.nproc > 1: torchrun's workers trained, and rank 0 wrote the model
+    ddp = distributed.start(params.train.ddp, select_device(params.base.device))  # no-op in one process
     features = Path(paths.features)
     classes = params.data.classes
+    seed_everything(params.base.seed)  # weight initialization follows base.seed
     model = Classifier(params, len(classes))
     if params.model.name in NOT_GRADIENT_TRAINED:  # scikit-learn baseline: one fit, no epochs or checkpoints
         summary = fit_forest(params, model, features, Path(paths.split) / "metadata.csv", Path(paths.live))
-        Path(paths.checkpoints).mkdir(parents=True, exist_ok=True)  # a declared output of this stage
     else:
         data = {role: load_role(features, params.split, args.fold, role)[:2] for role in ("train", "val")}
         state = train_model(params, model, data, len(classes), run.checkpoints, run.live, features,
@@ -35,7 +42,10 @@ def main() -> None:
         summary = {"best_epoch": state.best_epoch, "best_val_macro_f1": state.best_f1, "epochs_run": state.epoch}
     if args.fold is not None:
         summary["fold"] = args.fold
+    if not ddp.is_main:
+        return  # rank 0 alone writes outputs
     save_model_dir(run.model, model, params, classes, summary)
+    write_model_card(run.model, params, classes, summary, Path(paths.split) / "metadata.csv", model)
     print(f"{params.model.name}: best val macro-F1 {summary['best_val_macro_f1']:.4f}; model in {run.model}")
 
 

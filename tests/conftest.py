@@ -17,7 +17,7 @@ VENV_BIN = str(Path(sys.executable).parent)
 
 # Small enough for CI's 2 cores, large enough for every class to land in every split.
 TINY_PARAMS: dict[str, Any] = {
-    "synthesize": {"n_events": 160, "n_guitars": 8, "lick_fraction": 0.3},
+    "synthesize": {"n_events": 200, "n_guitars": 5, "lick_fraction": 0.3},
     "featurize": {"n_mels": 32, "batch_size": 32},
     "model": {"crnn": {"channels": [8, 16], "pools": [[4, 2], [4, 2]], "rnn_hidden": 16, "head_hidden": 16}},
     "train": {"epochs": 2, "batch_size": 32},

@@ -40,7 +40,7 @@ def make_esc50_tree(root: Path, folds: int = 5, clips_per_class: int = 2, seed: 
     rows = []
     for fold in range(1, folds + 1):
         for kind, (category, (target, esc10)) in enumerate(ESC_CLASSES.items()):
-            src = 100000 + 100 * fold + target
+            src = 100032 + 1000 * (fold - 1) + 7 * target  # fold 1's dog clip is ESC-50's 1-100032-A-0.wav
             for take in range(clips_per_class):
                 name = f"{fold}-{src}-{'ABCDEFG'[take]}-{target}.wav"
                 sf.write(root / "audio" / name, _sound(kind, rng.uniform(1.0, 2.0), rng), SR)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +14,51 @@ class AudioError(ValueError):
     """Audio that cannot be read or used, with the file named in the message."""
 
 
+def _wav_shortfall(path: Path) -> tuple[int, int] | None:
+    """(declared, present) data bytes of a RIFF/WAVE file whose data chunk is cut short, else None.
+
+    libsndfile silently reads a truncated WAV up to where it ends; this catches it from the header.
+    A declared size of 0 or 0xFFFFFFFF (streamed writers that never patched the header) is unknown.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk = f.read(8)
+            ident, length = chunk[:4], int.from_bytes(chunk[4:8], "little")
+            if ident == b"data":
+                present = size - pos - 8
+                return (length, present) if 0 < length < 0xFFFFFFFF and length > present else None
+            pos += 8 + length + (length & 1)  # chunks are word-aligned
+    return None
+
+
+def _check_complete(path: Path) -> None:
+    short = _wav_shortfall(path)
+    if short is not None:
+        declared, present = short
+        raise AudioError(
+            f"{path}: truncated WAV: the header declares {declared} data bytes but only {present} are present "
+            "(an interrupted copy or download?); copy or re-export the file again"
+        )
+
+
 def audio_duration(path: str | Path) -> float:
     """Length of an audio file in seconds, from its header (nothing is decoded)."""
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: audio file not found")
     try:
-        info = sf.info(path)
+        info = sf.info(os.fsencode(path))  # bytes: names that are not valid UTF-8 work too
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(f"{path}: cannot decode audio ({exc}); re-export it as WAV or FLAC") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(f"{path}: file holds no samples")
+    _check_complete(path)
     return info.frames / info.samplerate
 
 
@@ -40,16 +75,18 @@ def load_audio(
     if not path.is_file():
         raise AudioError(f"{path}: audio file not found")
     try:
+        raw = os.fsencode(path)  # bytes: file names that are not valid UTF-8 work too
         if start_sec or duration_sec is not None:
-            native = sf.info(path).samplerate
+            native = sf.info(raw).samplerate
             frames = -1 if duration_sec is None else max(0, round(duration_sec * native))
-            wave, sr = sf.read(path, frames=frames, start=round(start_sec * native), dtype="float32", always_2d=True)
+            wave, sr = sf.read(raw, frames=frames, start=round(start_sec * native), dtype="float32", always_2d=True)
         else:
-            wave, sr = sf.read(path, dtype="float32", always_2d=True)
+            wave, sr = sf.read(raw, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(f"{path}: cannot decode audio ({exc}); re-export it as WAV or FLAC") from None
     if wave.shape[0] == 0:
         raise AudioError(f"{path}: file holds no samples" + (f" from {start_sec:.3f} s" if start_sec else ""))
+    _check_complete(path)
     wave = wave.mean(axis=1) if wave.shape[1] > 1 else wave[:, 0]
     if not np.isfinite(wave).all():
         raise AudioError(f"{path}: holds NaN or infinite samples; repair or drop the file")

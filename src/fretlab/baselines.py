@@ -20,7 +20,7 @@ from sklearn.model_selection import RandomizedSearchCV, StratifiedGroupKFold
 
 from fretlab.classifier import Classifier
 from fretlab.datasets import load_features
-from fretlab.inference import predict_logits
+from fretlab.inference import predict_logits, to_device_tensor
 from fretlab.io import worker_count, write_csv
 from fretlab.metadata import read_metadata
 from fretlab.metrics import macro_f1
@@ -36,7 +36,7 @@ class BaselineError(ValueError):
 
 def pool_array(x: np.ndarray, chunk: int = 512) -> np.ndarray:
     """Pooled features of a (memory-mapped) ``(N, C, mels, frames)`` array, chunk by chunk, float32."""
-    out = [pooled_features(torch.from_numpy(np.asarray(x[i : i + chunk], dtype=np.float32))).numpy()
+    out = [pooled_features(torch.from_numpy(np.array(x[i : i + chunk], dtype=np.float32))).numpy()
            for i in range(0, len(x), chunk)]
     return np.concatenate(out) if out else np.zeros((0, 2 * int(np.prod(x.shape[1:-1]))), dtype=np.float32)
 
@@ -102,7 +102,7 @@ def fit_forest(params: Params, model: Classifier, features_dir: Path, split_meta
 
     # Score through the saved module's own forward pass, so the logged numbers are the saved model's.
     def proba(x: np.ndarray) -> np.ndarray:
-        logits = predict_logits(model, torch.from_numpy(np.asarray(x, dtype=np.float32)), params.evaluate.batch_size)
+        logits = predict_logits(model, to_device_tensor(x, torch.device("cpu")), params.evaluate.batch_size)
         return torch.softmax(logits, dim=1).numpy() if len(x) else np.zeros((0, n_classes))
 
     labels = list(range(n_classes))
@@ -124,7 +124,7 @@ def fit_forest(params: Params, model: Classifier, features_dir: Path, split_meta
         cv_path = Path(live_dir) / CV_RESULTS
         cv_path.unlink(missing_ok=True)  # never leave an earlier search's table beside this fit
         if search is not None:
-            live.summary["cv/best_macro_f1"] = float(search.best_score_)
+            live.summary["best_cv_macro_f1"] = float(search.best_score_)
             write_csv(cv_path, _cv_table(search))
             summary["search"] = {"best_params": search.best_params_, "best_cv_macro_f1": float(search.best_score_)}
     print("rf: " + ", ".join(f"{k}={v:.4f}" for k, v in record.items()))

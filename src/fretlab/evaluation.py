@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fretlab.io import write_csv, write_json
+from fretlab.io import read_json, write_csv, write_json
 from fretlab.metrics import classification_metrics, confusion
 from fretlab.plots import plot_confusion, plot_per_class_f1
 
@@ -68,3 +68,20 @@ def evaluate_split(
     y_clip, pred_clip, clips = clip_scores(logits, y, clip_ids)
     extra = {"window_accuracy": window["accuracy"], "window_macro_f1": window["macro_f1"], "n_windows": len(y)}
     return write_evaluation(split, y_clip, pred_clip, clips, classes, metrics_dir, plots_dir, extra)
+
+
+def write_data_counts(features_dir: Path, metrics_dir: Path) -> dict[str, Any]:
+    """Write ``metrics/data.json``: events featurized and skipped per split, from the featurize summary.
+
+    Declared as a DVC metric, so items dropped by ``featurize.on_error: skip`` show up in
+    ``dvc metrics show`` / ``dvc exp show`` next to the scores (the rows are in ``skipped.csv``).
+    """
+    summary = read_json(Path(features_dir) / "summary.json")
+    splits = summary.get("splits", {})
+    counts = {
+        "events": {name: int(s["events"]) for name, s in splits.items()},
+        "skipped": {name: int(s["skipped"]) for name, s in splits.items()},
+        "skipped_total": int(summary.get("skipped_total", 0)),
+    }
+    write_json(Path(metrics_dir) / "data.json", counts)
+    return counts

@@ -1,18 +1,19 @@
 """Build the feature cache: one memory-mapped array per split, streamed from parallel workers.
 
-Workers each load a handful of files, window and normalize their events, and run the shared
-:class:`~fretlab.features.FeatureExtractor`; the parent writes results straight into an
-``np.lib.format.open_memmap`` file, with a bounded number of chunks in flight, so peak memory
-does not grow with the dataset.
+Worker threads each load a handful of files, window and normalize their events, and run the shared
+:class:`~fretlab.features.FeatureExtractor` (decoding, soxr and torch release the GIL, so threads
+run in parallel without the seconds each spawned process spends importing torch); the parent
+writes results straight into a preallocated ``.npy`` file (positioned writes; readers memory-map
+it), with a bounded number of chunks in flight and at most ``batch_size`` events per file task, so
+peak memory does not grow with the dataset.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from fretlab.audio import AudioError, audio_duration, event_window, load_audio, peak_normalize, read_window
 from fretlab.features import FeatureExtractor, extract
-from fretlab.io import atomic_dir, atomic_path, write_csv, write_json
+from fretlab.io import NpyRowWriter, atomic_dir, atomic_path, write_csv, write_json
 from fretlab.metadata import resolve_audio
 from fretlab.params import Featurize
 
@@ -44,6 +45,7 @@ class FileTask:
     note_ids: list[str]
     onsets: list[float | None]  # None: a snippet, centre-cropped
     error: str | None = None  # set when the path is unusable (e.g. escapes data.root): skip every event
+    given: list[float] = field(default_factory=list)  # metadata onsets, checked against the length even for snippets
 
 
 @dataclass
@@ -81,9 +83,11 @@ def _process_chunk(tasks: list[FileTask]) -> ChunkResult:
             continue
         if loaded is not None:
             duration = len(loaded[0]) / loaded[1]
-        for pos, note_id, onset in zip(task.positions, task.note_ids, task.onsets, strict=True):
-            if onset is not None and onset >= duration:
-                reason = f"{task.path}: onset_sec {onset:.3f} is past the end of the file ({duration:.3f} s)"
+        given = task.given or [0.0 if o is None else o for o in task.onsets]
+        for pos, note_id, onset, claimed in zip(task.positions, task.note_ids, task.onsets, given, strict=True):
+            if claimed >= duration:
+                reason = (f"{task.path}: onset_sec {claimed:.3f} is past the end of the file ({duration:.3f} s); "
+                          "correct the metadata row")
                 out.skipped.append({"note_id": note_id, "audio_path": task.path, "reason": reason})
                 continue
             try:
@@ -102,17 +106,20 @@ def _process_chunk(tasks: list[FileTask]) -> ChunkResult:
     return out
 
 
-def make_pool(workers: int, extractor: FeatureExtractor) -> ProcessPoolExecutor | None:
-    """A worker pool holding ``extractor``, or None to work in-process when ``workers <= 1``."""
-    if workers <= 1:
-        _init_worker(extractor)
-        return None
-    ctx = mp.get_context("spawn")  # fork after torch/OpenMP init can deadlock
-    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(extractor,))
+def make_pool(workers: int, extractor: FeatureExtractor) -> Executor | None:
+    """A pool of ``workers`` threads sharing ``extractor``, or None to work in the caller when ``workers <= 1``.
+
+    Threads, not processes: the heavy calls (libsndfile decoding, soxr, torch's STFT and matmul) release
+    the GIL, and a spawned process would first spend about 2 s of CPU importing torch, longer than the
+    default dataset takes to featurize. Each torch call runs on one thread; the pool supplies the
+    parallelism.
+    """
+    _init_worker(extractor)
+    return ThreadPoolExecutor(workers, thread_name_prefix="featurize") if workers > 1 else None
 
 
 def bounded_map(
-    fn: Callable[[Any], Any], items: Iterable[Any], pool: ProcessPoolExecutor | None, in_flight: int
+    fn: Callable[[Any], Any], items: Iterable[Any], pool: Executor | None, in_flight: int
 ) -> Iterator[Any]:
     """Ordered map over ``pool`` with at most ``in_flight`` tasks submitted at once (bounded memory)."""
     if pool is None:
@@ -137,21 +144,32 @@ def file_tasks(
     bounded however many events point into one file. Paths that escape ``root`` (``..``, absolute
     paths, symlinks) become tasks with an ``error``, reported like unreadable audio.
     """
-    tasks = []
-    for path, rows in df.groupby("audio_path", sort=True):
-        snippet = snippets and len(rows) == 1
+    tasks: list[FileTask] = []
+    if df.empty:
+        return tasks
+    # plain lists sorted once: per-group pandas indexing cost more than featurizing the default dataset
+    order = np.argsort(df["audio_path"].astype(str).to_numpy(), kind="stable")  # file order, rows in order
+    paths = df["audio_path"].astype(str).to_numpy()[order].tolist()
+    positions = df.index.to_numpy()[order].tolist()
+    note_ids = df["note_id"].to_numpy()[order].tolist()
+    onsets = df["onset_sec"].astype(float).to_numpy()[order].tolist()
+    starts = [i for i in range(len(paths)) if i == 0 or paths[i] != paths[i - 1]]
+    for begin, end in zip(starts, [*starts[1:], len(paths)], strict=True):
+        path = paths[begin]
+        snippet = snippets and end - begin == 1
         error = None
-        if resolve_audio(root, str(path)) is None:
+        if resolve_audio(root, path) is None:
             error = f"{root / path}: audio_path escapes the audio root {root}; keep audio files inside data.root"
-        step = max_events or len(rows)
-        for start in range(0, len(rows), step):
-            part = rows.iloc[start : start + step]
+        step = max_events or end - begin
+        for start in range(begin, end, step):
+            stop = min(start + step, end)
             tasks.append(FileTask(
                 path=str(root / path),
-                positions=part.index.tolist(),
-                note_ids=part["note_id"].tolist(),
-                onsets=[None] * len(part) if snippet else part["onset_sec"].astype(float).tolist(),
+                positions=positions[start:stop],
+                note_ids=note_ids[start:stop],
+                onsets=[None] * (stop - start) if snippet else onsets[start:stop],
                 error=error,
+                given=onsets[start:stop],
             ))
     return tasks
 
@@ -170,7 +188,7 @@ def _chunks(tasks: list[FileTask], events_per_chunk: int) -> Iterator[list[FileT
 
 
 def featurize_split(
-    df: pd.DataFrame, root: Path, cfg: Featurize, out_path: Path, pool: ProcessPoolExecutor | None,
+    df: pd.DataFrame, root: Path, cfg: Featurize, out_path: Path, pool: Executor | None,
     in_flight: int = 1, desc: str = "featurize", snippets: bool = True,
 ) -> tuple[np.ndarray, list[dict[str, str]]]:
     """Featurize one split's events (row order kept) into ``out_path``.
@@ -182,8 +200,7 @@ def featurize_split(
     shape = (len(df), cfg.n_channels, cfg.n_mels, cfg.n_frames)
     kept = np.zeros(len(df), dtype=bool)
     skipped: list[dict[str, str]] = []
-    with atomic_path(out_path) as tmp:
-        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+    with atomic_path(out_path) as tmp, NpyRowWriter(tmp, shape) as arr:
         chunks = _chunks(file_tasks(df, root, snippets, cfg.batch_size), cfg.batch_size)
         results = bounded_map(_process_chunk, chunks, pool, in_flight)
         with tqdm(total=len(df), desc=desc, unit="ev") as bar:
@@ -195,28 +212,22 @@ def featurize_split(
                         "featurize.on_error: skip to skip and report such items"
                     )
                 for pos, feat in zip(res.positions, res.features, strict=True):
-                    arr[pos] = feat
+                    arr.write(pos, feat)
                     kept[pos] = True
                 skipped += res.skipped
                 bar.update(len(res.positions) + len(res.skipped))
         if not kept.all():
-            arr = _compact(arr, kept, tmp)
-        arr.flush()
-        del arr
+            _compact(arr, kept)
     return kept, skipped
 
 
-def _compact(arr: np.memmap, kept: np.ndarray, tmp: Path) -> np.memmap:
-    """Drop skipped rows, copying in blocks so memory stays bounded."""
-    dense_path = tmp.with_name(tmp.name + ".dense.npy")
-    dense = np.lib.format.open_memmap(dense_path, mode="w+", dtype=arr.dtype, shape=(int(kept.sum()), *arr.shape[1:]))
-    idx = np.flatnonzero(kept)
-    for start in range(0, len(idx), 1024):
-        block = idx[start : start + 1024]
-        dense[start : start + len(block)] = arr[block]
-    del arr
-    os.replace(dense_path, tmp)
-    return dense
+def _compact(arr: NpyRowWriter, kept: np.ndarray) -> None:
+    """Drop skipped rows from ``arr``'s file, one row at a time so memory stays bounded."""
+    dense_path = arr.path.with_name(arr.path.name + ".dense.npy")
+    with NpyRowWriter(dense_path, (int(kept.sum()), *arr.shape[1:]), arr.dtype) as dense:
+        for row, pos in enumerate(np.flatnonzero(kept)):
+            dense.write(row, arr.read(int(pos)))
+    os.replace(dense_path, arr.path)
 
 
 def clip_window_onsets(onset: float, offset: float, cfg: Featurize) -> list[float]:
@@ -264,6 +275,7 @@ def _featurize_into(
     out_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"classes": classes, "shape": [cfg.n_channels, cfg.n_mels, cfg.n_frames], "splits": {}}
     all_skipped: list[dict[str, str]] = []
+    torch_threads = torch.get_num_threads()  # the pool pins torch to one thread per call; restored below
     pool = make_pool(workers, FeatureExtractor(cfg))
     try:
         results = {
@@ -275,8 +287,15 @@ def _featurize_into(
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+        torch.set_num_threads(torch_threads)
     for split, (kept, skipped) in results.items():
         part = meta[meta["split"] == split].sort_values("note_id").reset_index(drop=True)
+        lost = sorted(set(part["label_category"]) - set(part.loc[kept, "label_category"]))
+        if lost:  # the split stage guarantees every class in every split; skipping must not undo that
+            raise FeaturizeError(
+                f"skipping bad items removed every {lost} event from split '{split}' ({len(skipped)} skipped there, "
+                f"e.g. {skipped[0]['reason']}); fix or replace those files: metrics for an empty class are undefined"
+            )
         part = part[kept].reset_index(drop=True)
         index = pd.DataFrame({
             "note_id": part["note_id"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from contextlib import nullcontext
 
@@ -20,14 +21,49 @@ def select_device(preference: str) -> torch.device:
     return torch.device(preference)
 
 
+def configure_determinism(enabled: bool) -> None:
+    """``base.deterministic``: ask torch for deterministic kernels everywhere it has them.
+
+    Sets ``CUBLAS_WORKSPACE_CONFIG`` (cuBLAS needs it for reproducible matmuls; it must be set
+    before the first CUDA call), turns cuDNN autotuning off and its deterministic mode on, and
+    enables ``torch.use_deterministic_algorithms`` with ``warn_only`` so an op without a
+    deterministic kernel (e.g. NLLLoss on CUDA) warns instead of failing the run. Off: torch defaults.
+    """
+    if not enabled:
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+# Features may fill at most this share of the free GPU memory; the rest is left to the model's activations.
+DEVICE_FEATURE_SHARE = 0.5
+
+
 def to_device_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
-    """Copy a (memory-mapped) feature array to ``device`` once, so batches need no host copies."""
-    return torch.from_numpy(np.array(x, dtype=np.float32)).to(device)  # copies the memmap into RAM
+    """Copy a (memory-mapped) feature array to ``device`` once, so batches need no host copies.
+
+    On CUDA, an array larger than ``DEVICE_FEATURE_SHARE`` of the free GPU memory stays in pinned
+    host memory instead; each batch is then gathered on the host and copied asynchronously.
+    """
+    host = torch.from_numpy(np.array(x, dtype=np.float32))  # copies the memmap into RAM
+    if device.type == "cuda" and host.nbytes > DEVICE_FEATURE_SHARE * torch.cuda.mem_get_info(device)[0]:
+        return host.pin_memory()
+    return host.to(device)
 
 
-def batches(n: int, batch_size: int, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
-    """Index batches: shuffled with ``generator``, in order without one."""
+def batches(
+    n: int, batch_size: int, generator: torch.Generator | None, device: torch.device | None = None
+) -> Iterator[torch.Tensor]:
+    """Index batches: shuffled with ``generator``, in order without one.
+
+    The order is drawn on the CPU (the same for every device) and moved to ``device`` once per
+    pass, so indexing device-resident features needs no per-batch host-to-device copy.
+    """
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    if device is not None:
+        order = order.to(device)
     yield from order.split(batch_size)
 
 
@@ -44,7 +80,7 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int, amp: bool
     model.eval()
     device = next(itertools.chain(model.parameters(), model.buffers())).device  # the rf model has only buffers
     out = []
-    for idx in batches(len(x), batch_size, None):
+    for idx in batches(len(x), batch_size, None, x.device):
         with autocast(device, amp):
-            out.append(model(x[idx].to(device, non_blocking=True)).float().cpu())
-    return torch.cat(out) if out else torch.zeros(0)
+            out.append(model(x[idx].to(device, non_blocking=True)).float())
+    return torch.cat(out).cpu() if out else torch.zeros(0)  # one device-to-host copy, not one per batch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -49,6 +51,58 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class NpyRowWriter:
+    """A preallocated ``.npy`` file filled row by row with positioned writes; readers memory-map it.
+
+    Rows go straight to the kernel's page cache with ``os.pwrite``. Writing through ``np.memmap``
+    instead would map every written page into this process, so its resident memory would grow with
+    the array; here it stays flat whatever the dataset size.
+    """
+
+    def __init__(self, path: str | Path, shape: tuple[int, ...], dtype: np.dtype | type = np.float32) -> None:
+        self.path = Path(path)
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = self.dtype.itemsize * math.prod(self.shape[1:])
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape}
+        with open(self.path, "wb") as f:
+            np.lib.format.write_array_header_1_0(f, header)
+            self.offset = f.tell()
+            f.truncate(self.offset + self.row_bytes * self.shape[0])  # sparse until written
+        self._fd = os.open(self.path, os.O_RDWR)
+
+    def _at(self, row: int) -> int:
+        if not 0 <= row < self.shape[0]:
+            raise IndexError(f"row {row} out of range for {self.path} with {self.shape[0]} rows")
+        return self.offset + row * self.row_bytes
+
+    def write(self, row: int, values: np.ndarray) -> None:
+        """Store ``values`` (shape ``shape[1:]``) as row ``row``."""
+        data = memoryview(np.ascontiguousarray(values, dtype=self.dtype)).cast("B")
+        if data.nbytes != self.row_bytes:
+            raise ValueError(f"row of {data.nbytes} bytes does not fit {self.path} rows of {self.row_bytes} bytes")
+        pos, done = self._at(row), 0
+        while done < data.nbytes:
+            done += os.pwrite(self._fd, data[done:], pos + done)
+
+    def read(self, row: int) -> np.ndarray:
+        """Row ``row`` as a new array."""
+        data = os.pread(self._fd, self.row_bytes, self._at(row))
+        return np.frombuffer(data, dtype=self.dtype).reshape(self.shape[1:]).copy()
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> NpyRowWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def write_json(path: str | Path, data: Any) -> None:

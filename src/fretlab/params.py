@@ -262,6 +262,13 @@ class Augment(_Section):
     mixup_alpha: float = Field(0.0, ge=0.0)  # mixup Beta(alpha, alpha); 0 = off
 
 
+class DDP(_Section):
+    """``train.ddp``: DistributedDataParallel training, launched through ``torchrun`` (see docs/performance.md)."""
+
+    nproc: int = Field(1, ge=1)  # processes on this machine; > 1 re-launches the train stage under torchrun
+    backend: Literal["auto", "gloo", "nccl"] = "auto"  # auto: nccl on CUDA, gloo on CPU
+
+
 class Train(_Section):
     epochs: int = Field(25, ge=1)
     batch_size: int = Field(32, ge=1)
@@ -275,11 +282,24 @@ class Train(_Section):
     augment: Augment = Field(default_factory=Augment)
     amp: bool = True
     compile: bool = False
+    ddp: DDP = Field(default_factory=DDP)
 
 
 class Evaluate(_Section):
     splits: list[Literal["train", "val", "test"]] = Field(default_factory=lambda: ["val", "test"])
     batch_size: int = Field(256, ge=1)
+
+
+class Predict(_Section):
+    """``predict``: how ``fretlab predict`` finds and windows notes; stored in the model directory by train."""
+
+    note_max_sec: float = Field(3.0, gt=0.0)  # --mode auto: clips up to this long are one note, longer ones a timeline
+    onset_hop_length: int = Field(256, ge=1)  # onset-envelope hop, in samples at featurize.sample_rate
+    onset_delta: float = Field(0.07, ge=0.0)  # peak-picking threshold on the normalized onset envelope
+    onset_wait_sec: float = Field(0.03, ge=0.0)  # shortest gap between two detected onsets
+    onset_backtrack: bool = False  # move each onset back to the preceding energy minimum
+    offset_db: float = Field(30.0, gt=0.0)  # an event ends once its RMS is this far below its peak (or at next onset)
+    batch_size: int = Field(64, ge=1)  # windows per front-end + model call
 
 
 class Params(_Section):
@@ -294,6 +314,7 @@ class Params(_Section):
     model: Model = Field(default_factory=Model)
     train: Train = Field(default_factory=Train)
     evaluate: Evaluate = Field(default_factory=Evaluate)
+    predict: Predict = Field(default_factory=Predict)
 
     @model_validator(mode="after")
     def _check(self) -> Params:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from fretlab.adapters.esc50 import read_esc50
+from fretlab.adapters.idmt import read_idmt
 from fretlab.adapters.urbansound8k import read_urbansound8k
 from fretlab.metadata import read_metadata, validate_metadata
 from fretlab.params import Params
@@ -22,6 +23,7 @@ SOURCES: dict[str, Callable[[Params], pd.DataFrame]] = {
     "csv": _from_csv,
     "esc50": lambda p: read_esc50(p.data.root, p.data.metadata, p.data.esc10, p.data.classes),
     "urbansound8k": lambda p: read_urbansound8k(p.data.root, p.data.metadata),
+    "idmt": lambda p: read_idmt(p.data.root),  # data.root = the unpacked IDMT-SMT-Guitar archive
 }
 
 

@@ -19,6 +19,7 @@ import soundfile as sf
 from scipy.signal import lfilter
 from tqdm import tqdm
 
+from fretlab.io import atomic_path
 from fretlab.params import Synthesize
 
 OPEN_STRINGS = (40, 45, 50, 55, 59, 64)  # standard tuning, MIDI
@@ -318,7 +319,8 @@ def _render_job(args: tuple[FileJob, Synthesize, str]) -> list[dict]:
     rel = Path("audio") / job.guitar.name / f"{job.file_id}.wav"
     path = Path(out_dir) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, audio, cfg.sample_rate, subtype="PCM_16")
+    with atomic_path(path) as tmp:  # a killed run leaves no truncated WAV behind
+        sf.write(tmp, audio, cfg.sample_rate, subtype="PCM_16", format="WAV")
     return [
         {
             "note_id": f"{job.file_id}_{k:02d}",

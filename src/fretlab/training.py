@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,20 @@ import torch
 from dvclive import Live
 from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from fretlab import distributed
 from fretlab.augment import mixup
 from fretlab.classifier import Classifier
-from fretlab.inference import autocast, batches, predict_logits, select_device, to_device_tensor
+from fretlab.inference import (
+    autocast,
+    batches,
+    configure_determinism,
+    predict_logits,
+    select_device,
+    to_device_tensor,
+)
 from fretlab.io import atomic_path
 from fretlab.metrics import macro_f1
 from fretlab.params import Params, Train
@@ -88,11 +98,23 @@ def save_checkpoint(path: Path, fp: str, model: nn.Module, opt: torch.optim.Opti
 
 
 def load_checkpoint(path: Path, fp: str) -> dict[str, Any] | None:
-    """The checkpoint at ``path`` if it belongs to this exact run (same fingerprint)."""
+    """The checkpoint at ``path`` if it belongs to this exact run (same fingerprint).
+
+    Loaded with ``weights_only=True`` (tensors and plain types, never arbitrary pickled objects).
+    An unreadable or foreign file is reported and ignored: training starts from scratch.
+    """
     if not path.is_file():
         return None
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    return blob if blob.get("fingerprint") == fp else None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unreadable checkpoint (truncated, pickled objects): start over, loudly
+        print(f"warning: ignoring unreadable checkpoint {path} ({type(exc).__name__}: {str(exc)[:200]}); "
+              "training from scratch")
+        return None
+    if not isinstance(blob, dict) or blob.get("fingerprint") != fp:
+        print(f"note: {path} belongs to other params or features; training from scratch")
+        return None
+    return blob
 
 
 def train_model(
@@ -101,10 +123,16 @@ def train_model(
 ) -> TrainState:
     """Train with early stopping, resuming from ``ckpt_dir`` when it holds this run's checkpoint."""
     cfg = params.train
+    configure_determinism(params.base.deterministic)
     device = select_device(params.base.device)
     gen = seed_everything(params.base.seed)
+    ddp = distributed.current()  # rank 0 of 1 unless launched by torchrun (train.ddp)
+    mix_gen = gen
+    if ddp.world > 1:  # augmentation, dropout and mixup draw per rank; the batch order (gen) stays shared
+        torch.manual_seed(params.base.seed + ddp.rank)
+        mix_gen = torch.Generator().manual_seed(params.base.seed + ddp.rank)
     x_train = to_device_tensor(data["train"][0], device)
-    y_train = torch.as_tensor(np.array(data["train"][1]), device=device)
+    y_train = torch.as_tensor(np.array(data["train"][1]), device=x_train.device)
     x_val, y_val_np = to_device_tensor(data["val"][0], device), data["val"][1]
     model.fit_standardization(x_train)
     model.to(device)
@@ -117,7 +145,12 @@ def train_model(
     loss_fn = nn.CrossEntropyLoss(weight=weights)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = make_scheduler(opt, cfg)
-    step_model = torch.compile(model) if cfg.compile else model
+    step_model: nn.Module = model
+    if ddp.world > 1:
+        gpu = [torch.cuda.current_device()] if device.type == "cuda" else None  # set per LOCAL_RANK by distributed
+        step_model = DistributedDataParallel(model, device_ids=gpu)
+    if cfg.compile:
+        step_model = torch.compile(step_model)
     fp = fingerprint(params, features_dir, data_files)
     ckpt_path = ckpt_dir / CHECKPOINT
     state = TrainState(0, [], -1.0, -1, {}, 0, False)
@@ -133,18 +166,21 @@ def train_model(
         state = TrainState(**{k: blob[k] for k in TrainState.__dataclass_fields__})
         print(f"resuming from {ckpt_path} after epoch {state.epoch}")
 
-    with Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=False) as live:
-        for record in state.history:  # replay so the curves cover the whole run
+    # only rank 0 logs and checkpoints; the other ranks train and follow its decisions
+    with Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=False) if ddp.is_main else nullcontext() as live:
+        for record in state.history if ddp.is_main else []:  # replay so the curves cover the whole run
             _log_epoch(live, record)
         while not state.finished and state.epoch < cfg.epochs:
             step_model.train()
             total, count = 0.0, 0
-            for idx in tqdm(list(batches(len(x_train), cfg.batch_size, gen)), desc=f"epoch {state.epoch + 1}",
-                            leave=False, disable=None):
-                xb, yb = x_train[idx], y_train[idx]
+            for idx in tqdm(list(batches(len(x_train), cfg.batch_size, gen, x_train.device)),
+                            desc=f"epoch {state.epoch + 1}", leave=False, disable=None if ddp.is_main else True):
+                if ddp.world > 1:
+                    idx = _shard(idx, ddp)
+                xb, yb = x_train[idx].to(device, non_blocking=True), y_train[idx].to(device, non_blocking=True)
                 with autocast(device, cfg.amp):
                     if cfg.augment.mixup_alpha > 0:
-                        xb, ya, yb2, lam = mixup(xb, yb, cfg.augment.mixup_alpha, gen)
+                        xb, ya, yb2, lam = mixup(xb, yb, cfg.augment.mixup_alpha, mix_gen)
                         out = step_model(xb).float()
                         loss = lam * loss_fn(out, ya) + (1 - lam) * loss_fn(out, yb2)
                     else:
@@ -154,7 +190,8 @@ def train_model(
                 opt.step()
                 total += loss.detach() * len(idx)
                 count += len(idx)
-            train_loss = float(total) / max(count, 1)
+            total, count = distributed.all_sum(total, count)
+            train_loss = total / max(count, 1)
             val_logits = predict_logits(model, x_val, params.evaluate.batch_size, cfg.amp)
             val_loss = float(nn.functional.cross_entropy(val_logits, torch.from_numpy(y_val_np),
                                                          weight=None if weights is None else weights.cpu()))
@@ -164,6 +201,8 @@ def train_model(
                 "train/loss": train_loss, "val/loss": val_loss, "val/macro_f1": val_f1,
                 "val/accuracy": float((val_pred == y_val_np).mean()), "lr": opt.param_groups[0]["lr"],
             }
+            record = distributed.from_main(record)  # every rank takes rank 0's lr and stopping decisions
+            val_f1 = record["val/macro_f1"]
             if cfg.scheduler == "plateau":
                 sched.step(val_f1)
             else:
@@ -176,13 +215,24 @@ def train_model(
             else:
                 state.bad_epochs += 1
             state.finished = state.bad_epochs >= cfg.patience or state.epoch >= cfg.epochs
-            _log_epoch(live, record)
-            print(f"epoch {state.epoch}: " + ", ".join(f"{k}={v:.4f}" for k, v in record.items()))
-            save_checkpoint(ckpt_path, fp, model, opt, sched, gen, state)
-        live.summary["best_epoch"] = state.best_epoch
-        live.summary["best_val_macro_f1"] = state.best_f1
+            if ddp.is_main:
+                _log_epoch(live, record)
+                print(f"epoch {state.epoch}: " + ", ".join(f"{k}={v:.4f}" for k, v in record.items()))
+                save_checkpoint(ckpt_path, fp, model, opt, sched, gen, state)
+        if ddp.is_main:
+            live.summary["best_epoch"] = state.best_epoch
+            live.summary["best_val_macro_f1"] = state.best_f1
     model.load_state_dict(state.best_state)
     return state
+
+
+def _shard(idx: torch.Tensor, ddp: distributed.DistInfo) -> torch.Tensor:
+    """This rank's stride of a shared batch (DistributedSampler-style), padded by wrap-around to a
+    multiple of the world size so every rank steps on a non-empty batch."""
+    short = -len(idx) % ddp.world
+    if short:
+        idx = torch.cat([idx, idx[:short].repeat(short // max(len(idx), 1) + 1)[:short]])
+    return idx[ddp.rank :: ddp.world]
 
 
 def _log_epoch(live: Live, record: dict[str, float]) -> None:

@@ -1,0 +1,194 @@
+"""Benchmark the pipeline against the naive way; print a table and write JSON (``make bench``).
+
+Everything runs in a throwaway copy of the repository (never in this checkout): the default
+pipeline is reproduced there with ``train.epochs: 1`` (so a model exists for the inference and
+``fretlab predict`` timings and ``dvc repro`` has something to find up to date), then:
+
+* featurize throughput on 1 thread and on all cores (events/s, × real time of the source audio);
+* training epoch time from the feature cache (the real ``train_model``) and the share of it
+  outside the model's forward/backward/optimizer step, against the same model fed by an
+  on-the-fly ``librosa`` Dataset, as a ratio measured in this run;
+* inference throughput, and the wall time of ``fretlab predict`` on a 3-minute recording;
+* the overhead of a no-op ``dvc repro``;
+* ``--full``: the default ``dvc repro`` from a clean cache (minutes);
+* ``--scale N ...``: synthesize + featurize at several sizes (time per 10k events, peak memory).
+
+    python scripts/bench.py                       # ~5-10 min on 2 cores
+    python scripts/bench.py --full --scale 10000 20000 40000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+TARGETS = {  # (figure, comparison, bound) on a 2-core CPU: the targets from docs/performance.md
+    "featurize_x_realtime": (">=", 1000.0),
+    "cached_epoch_outside_fraction": ("<=", 0.05),
+    "predict_3min_wall_s": ("<=", 3.0),
+    "dvc_noop_repro_s": ("<=", 3.0),
+}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (the median is reported)")
+    parser.add_argument("--epochs", type=int, default=4, help="cached training epochs (the first is not timed)")
+    parser.add_argument("--ref-epochs", type=int, default=2, help="on-the-fly reference epochs")
+    parser.add_argument("--ref-workers", type=int, default=0, help="DataLoader workers of the on-the-fly reference")
+    parser.add_argument("--full", action="store_true", help="also time the default `dvc repro` from a clean cache")
+    parser.add_argument("--scale", type=int, nargs="*", default=[], metavar="N", help="event counts for the scale run")
+    parser.add_argument("--out", type=Path, default=REPO / "bench/results.json")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the temporary workspaces here")
+    parser.add_argument("--scale-one", type=int, default=None, help=argparse.SUPPRESS)  # internal: one scale size
+    return parser.parse_args()
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def scale_runs(sizes: list[int], work: Path) -> list[dict[str, Any]]:
+    """Each size in its own process, so each peak-memory figure is its own."""
+    out = []
+    for n in sizes:
+        log(f"scale: synthesize + featurize {n} events")
+        folder = work / f"scale_{n}"
+        folder.mkdir(parents=True)
+        proc = subprocess.run([sys.executable, __file__, "--scale-one", str(n), "--workdir", str(folder)],
+                              capture_output=True, text=True, check=True)
+        out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        shutil.rmtree(folder)  # gigabytes of WAVs at the larger sizes
+    return out
+
+
+def main() -> None:
+    args = parse_args()
+    from fretlab import benchmark as bm
+
+    if args.scale_one is not None:  # child process of scale_runs
+        from fretlab.io import worker_count
+
+        print(json.dumps(bm.scale_one(args.scale_one, args.workdir, worker_count(0), seed=42)))
+        return
+
+    from fretlab.datasets import load_features
+    from fretlab.io import worker_count
+    from fretlab.metadata import read_metadata
+    from fretlab.params import load_params
+
+    work = Path(tempfile.mkdtemp(prefix="fretlab-bench-")) if args.workdir is None else args.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"machine": bm.machine_info(), "settings": {k: str(v) for k, v in vars(args).items()}}
+    cores = worker_count(0)
+    try:
+        log(f"workspace {work / 'ws'}: dvc repro (default params, train.epochs 1)")
+        ws = bm.make_workspace(REPO, work / "ws", {"train": {"epochs": 1}})
+        result["setup_repro_s"] = bm.run(["dvc", "repro"], ws)[0]
+        params = load_params(ws / "params.yaml")
+        meta = read_metadata(ws / params.paths.split / "metadata.csv")
+        root = ws / params.data.root
+
+        result["featurize"] = {}
+        for workers in sorted({1, cores}):
+            log(f"featurize, {workers} worker(s)")
+            result["featurize"][str(workers)] = bm.bench_featurize(
+                meta, root, params.featurize, params.data.classes, work / "bench_features", workers, args.repeats)
+
+        log(f"training from the cache: {args.epochs} epochs")
+        cached = bm.bench_cached_training(params, ws / params.paths.features, work / "train", args.epochs)
+        log(f"training on the fly (librosa in __getitem__): {args.ref_epochs} epochs")
+        ref = bm.bench_on_the_fly_training(params, meta, root, args.ref_epochs, args.ref_workers)
+        result["training"] = {"cached": cached, "on_the_fly": ref, "speedup": ref["epoch_s"] / cached["epoch_s"]}
+
+        log("inference and fretlab predict")
+        x_train = load_features(ws / params.paths.features, "train")[0]
+        result["inference"] = bm.bench_inference(ws / params.paths.model, x_train, params.evaluate.batch_size,
+                                                 args.repeats)
+        recording = work / "recording_3min.wav"
+        seconds = bm.make_recording(meta, root, recording, 180.0)
+        result["predict"] = {"recording_sec": seconds, **bm.bench_predict(ws / params.paths.model, recording, work,
+                                                                           args.repeats)}
+
+        log("no-op dvc repro")
+        noop = [bm.run(["dvc", "repro"], ws) for _ in range(args.repeats)]
+        if any("Running stage" in out for _, out in noop):
+            raise RuntimeError("`dvc repro` re-ran a stage in the workspace; the no-op timing is void")
+        result["dvc"] = {"noop_repro_s": bm.median([t for t, _ in noop]), "noop_walls_s": [t for t, _ in noop]}
+
+        if args.full:
+            log("full default dvc repro from a clean cache (minutes)")
+            full = bm.make_workspace(REPO, work / "full")
+            result["dvc"]["full_repro_s"] = bm.run(["dvc", "repro"], full)[0]
+        if args.scale:
+            result["scale"] = scale_runs(args.scale, work)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    result["machine"]["load_average_after"] = list(os.getloadavg())
+    result["targets"] = check_targets(result, cores)
+    print_table(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    log(f"wrote {args.out}")
+
+
+def check_targets(result: dict[str, Any], cores: int) -> dict[str, Any]:
+    measured = {
+        "featurize_x_realtime": result["featurize"][str(cores)]["x_realtime"],
+        "cached_epoch_outside_fraction": result["training"]["cached"]["outside_fraction"],
+        "predict_3min_wall_s": result["predict"]["wall_s"],
+        "dvc_noop_repro_s": result["dvc"]["noop_repro_s"],
+    }
+    out = {}
+    for name, (op, bound) in TARGETS.items():
+        value = measured[name]
+        out[name] = {"target": f"{op} {bound:g}", "measured": value,
+                     "met": value >= bound if op == ">=" else value <= bound}
+    return out
+
+
+def print_table(r: dict[str, Any]) -> None:
+    m, t, pr = r["machine"], r["training"], r["predict"]
+    load = " / ".join(f"{v:.1f}" for v in m["load_average"])
+    rows = [("machine", f"{m['cpu']}, {m['cores']} cores, torch {m['torch']}"),
+            ("load average 1/5/15 min (before)", load)]
+    for w, f in r["featurize"].items():
+        rows.append((f"featurize, {w} worker(s)",
+                     f"{f['events_per_s']:.0f} events/s = {f['x_realtime']:.0f}x real time ({f['events']} events, "
+                     f"{f['audio_sec']:.0f} s of audio in {f['wall_s']:.2f} s; CPU {f['cpu_s']:.2f} s)"))
+    rows += [
+        ("epoch from cached features", f"{t['cached']['epoch_s']:.2f} s ({t['cached']['train_events']} train + "
+                                       f"{t['cached']['val_events']} val events)"),
+        ("  share outside fwd/bwd/step", f"{100 * t['cached']['outside_fraction']:.1f} %"),
+        ("epoch on the fly (librosa in __getitem__)", f"{t['on_the_fly']['epoch_s']:.2f} s"),
+        ("  cached speed-up, same run", f"{t['speedup']:.1f}x"),
+        ("inference", f"{r['inference']['events_per_s']:.0f} events/s (batch {r['inference']['batch_size']})"),
+        ("fretlab predict, 3-min recording",
+         f"{pr['wall_s']:.2f} s (first run {pr['first_run_s']:.2f} s; {pr['notes_found']} notes)"),
+        ("no-op dvc repro", f"{r['dvc']['noop_repro_s']:.2f} s"),
+    ]
+    if "full_repro_s" in r["dvc"]:
+        rows.append(("full default dvc repro, clean cache", f"{r['dvc']['full_repro_s']:.0f} s"))
+    for s in r.get("scale", []):
+        rows.append((f"scale: {s['events']} events", f"synthesize {s['synthesize_s_per_10k']:.0f} s/10k, featurize "
+                                                     f"{s['featurize_s_per_10k']:.1f} s/10k, peak RSS "
+                                                     f"{s['peak_rss_mb']:.0f} MB"))
+    for name, tgt in r["targets"].items():
+        verdict = "met" if tgt["met"] else "MISSED"
+        rows.append((f"target {name}", f"{tgt['measured']:.3g} (target {tgt['target']}): {verdict}"))
+    width = max(len(a) for a, _ in rows)
+    for a, b in rows:
+        print(f"{a:<{width}}  {b}")
+
+if __name__ == "__main__":
+    main()

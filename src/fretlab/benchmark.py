@@ -1,0 +1,402 @@
+"""Measurements behind ``scripts/bench.py`` (``make bench``): the cached pipeline against the naive way.
+
+Every figure is the median of repeated runs, and every comparison is a ratio of two figures
+measured in the same process on the same machine. The training loop is timed from the outside:
+hooks on the model's ``forward``, on ``Tensor.backward`` and on the optimizer step sum the time
+spent inside the model's own compute, and ``Live.next_step`` marks each epoch's end, so the loop
+measured is the real :func:`fretlab.training.train_model`, unmodified.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+
+from fretlab.classifier import Classifier
+from fretlab.params import Featurize, Params
+
+# ---------------------------------------------------------------------------------------------
+# timing helpers
+
+
+def median(values: list[float]) -> float:
+    """Median of a non-empty list, as a float."""
+    return float(statistics.median(values))
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of ``repeats`` calls of ``fn``."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        c, t = cpu_seconds(), time.perf_counter()
+        fn()
+        walls.append(time.perf_counter() - t)
+        cpus.append(cpu_seconds() - c)
+    return walls, cpus
+
+
+def machine_info() -> dict[str, Any]:
+    """What the figures were measured on, including how busy the machine was."""
+    model = platform.processor() or "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": model, "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available()
+        else None, "python": platform.python_version(), "load_average": list(os.getloadavg()),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# a throwaway copy of the repository (DVC timings never run in the real checkout)
+
+
+def tool_env() -> dict[str, str]:
+    """Environment where ``python``/``dvc`` resolve to this interpreter's venv and git can commit."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.update(GIT_AUTHOR_NAME="fretlab-bench", GIT_AUTHOR_EMAIL="bench@fretlab.invalid",
+               GIT_COMMITTER_NAME="fretlab-bench", GIT_COMMITTER_EMAIL="bench@fretlab.invalid",
+               DVC_NO_ANALYTICS="1")
+    return env
+
+
+def run(cmd: list[str], cwd: Path, timeout: float = 3600) -> tuple[float, str]:
+    """Run ``cmd`` in ``cwd``; return its wall time and stdout. Raises with the output on failure."""
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=tool_env(), text=True, capture_output=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed in {cwd} ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                           f"{proc.stderr[-3000:]}")
+    return time.perf_counter() - t, proc.stdout
+
+
+def make_workspace(repo: Path, dest: Path, params_updates: dict[str, Any] | None = None) -> Path:
+    """Copy ``repo``'s tracked and untracked-but-not-ignored files into a fresh git repo at ``dest``."""
+    import yaml
+
+    listing = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=repo, capture_output=True,
+                             check=True).stdout.decode().split("\0")
+    for rel in filter(None, listing):
+        src = repo / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest / rel)
+    (dest / "dvc.lock").unlink(missing_ok=True)
+    if params_updates:
+        params = yaml.safe_load((dest / "params.yaml").read_text())
+        _deep_update(params, params_updates)
+        (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "bench"]):
+        run(cmd, dest)
+    return dest
+
+
+def _deep_update(base: dict[str, Any], updates: dict[str, Any]) -> None:
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = value
+
+
+# ---------------------------------------------------------------------------------------------
+# featurize throughput
+
+
+def source_audio_seconds(meta: pd.DataFrame, root: Path) -> float:
+    """Total length of the distinct audio files the events point into."""
+    return float(sum(sf.info(str(root / p)).duration for p in meta["audio_path"].unique()))
+
+
+def bench_featurize(meta: pd.DataFrame, root: Path, cfg: Featurize, classes: list[str], out_dir: Path,
+                    workers: int, repeats: int) -> dict[str, Any]:
+    """``featurize_all`` on every split with ``workers`` threads: wall, CPU, events/s and × real time."""
+    from fretlab.featurize import featurize_all
+
+    audio = source_audio_seconds(meta, root)
+    walls, cpus = timed(lambda: featurize_all(meta, root, cfg, classes, out_dir, workers), repeats)
+    wall = median(walls)
+    return {
+        "workers": workers, "events": len(meta), "audio_sec": round(audio, 1),
+        "window_sec": round(len(meta) * cfg.target_duration, 1), "wall_s": wall, "walls_s": walls,
+        "cpu_s": median(cpus), "events_per_s": len(meta) / wall, "x_realtime": audio / wall,
+        "x_realtime_windows": len(meta) * cfg.target_duration / wall,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# training: the real loop, instrumented from outside
+
+
+class ComputeTimer:
+    """Seconds spent inside the model's forward, ``backward()`` and ``optimizer.step()``, and epoch ends."""
+
+    def __init__(self, model: nn.Module, device: torch.device) -> None:
+        self.model, self.device = model, device
+        self.inside = 0.0
+        self.marks: list[tuple[float, float]] = []  # (wall clock, inside) at each epoch end
+        self._step_start = 0.0
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    @contextmanager
+    def installed(self) -> Iterator[ComputeTimer]:
+        """Install the hooks for the duration of the block."""
+        from dvclive import Live
+
+        timer = self
+        real_forward, real_backward, real_next_step = self.model.forward, torch.Tensor.backward, Live.next_step
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            timer._sync()
+            t = time.perf_counter()
+            out = real_forward(*args, **kwargs)
+            timer._sync()
+            timer.inside += time.perf_counter() - t
+            return out
+
+        def backward(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            out = real_backward(tensor, *args, **kwargs)
+            timer._sync()
+            timer.inside += time.perf_counter() - t
+            return out
+
+        def next_step(live: Any, *args: Any, **kwargs: Any) -> Any:
+            timer.marks.append((time.perf_counter(), timer.inside))
+            return real_next_step(live, *args, **kwargs)
+
+        def step_pre(*_: Any) -> None:
+            timer._sync()
+            timer._step_start = time.perf_counter()
+
+        def step_post(*_: Any) -> None:
+            timer._sync()
+            timer.inside += time.perf_counter() - timer._step_start
+
+        self.model.forward = forward  # instance attribute: nn.Module.__call__ dispatches to it
+        torch.Tensor.backward = backward
+        Live.next_step = next_step
+        pre = register_optimizer_step_pre_hook(step_pre)
+        post = register_optimizer_step_post_hook(step_post)
+        try:
+            yield self
+        finally:
+            del self.model.forward
+            torch.Tensor.backward = real_backward
+            Live.next_step = real_next_step
+            pre.remove()
+            post.remove()
+
+    def epochs(self) -> list[dict[str, float]]:
+        """Per-epoch wall time and the share outside forward/backward/step (from the 2nd epoch on)."""
+        out = []
+        for (t0, in0), (t1, in1) in zip(self.marks, self.marks[1:], strict=False):
+            wall = t1 - t0
+            out.append({"wall_s": wall, "compute_s": in1 - in0, "outside_fraction": 1 - (in1 - in0) / wall})
+        return out
+
+
+def bench_cached_training(params: Params, features_dir: Path, work: Path, epochs: int) -> dict[str, Any]:
+    """Epoch time of the real ``train_model`` from the feature cache, and the share outside model compute."""
+    from fretlab.datasets import load_features
+    from fretlab.inference import select_device
+    from fretlab.training import seed_everything, train_model
+
+    params = params.model_copy(update={"train": params.train.model_copy(update={"epochs": epochs,
+                                                                                 "patience": epochs + 1})})
+    data = {split: load_features(features_dir, split)[:2] for split in ("train", "val")}
+    n_classes = len(params.data.classes)
+    seed_everything(params.base.seed)
+    model = Classifier(params, n_classes)
+    shutil.rmtree(work, ignore_errors=True)
+    timer = ComputeTimer(model, select_device(params.base.device))
+    with timer.installed():
+        train_model(params, model, data, n_classes, work / "checkpoints", work / "live", features_dir)
+    per_epoch = timer.epochs()
+    return {
+        "epochs_timed": len(per_epoch), "train_events": len(data["train"][1]), "val_events": len(data["val"][1]),
+        "epoch_s": median([e["wall_s"] for e in per_epoch]),
+        "compute_s": median([e["compute_s"] for e in per_epoch]),
+        "outside_fraction": median([e["outside_fraction"] for e in per_epoch]),
+        "epochs": per_epoch,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# the reference: decode and compute the log-mel in __getitem__, every epoch
+
+
+class OnTheFlyDataset(torch.utils.data.Dataset):
+    """The naive loader many audio training scripts use: ``librosa.load`` + log-mel in ``__getitem__``.
+
+    Same windows as the featurize stage (onset crop in multi-event files, centre crop/pad for
+    snippets, peak normalization) and the same log-mel settings, recomputed on every access.
+    """
+
+    def __init__(self, meta: pd.DataFrame, root: Path, cfg: Featurize, classes: list[str]) -> None:
+        counts = meta["audio_path"].map(meta["audio_path"].value_counts())
+        self.items = [
+            (str(root / path), None if n == 1 else float(onset), classes.index(label))
+            for path, onset, label, n in zip(meta["audio_path"], meta["onset_sec"], meta["label_category"], counts,
+                                             strict=True)
+        ]
+        self.cfg = cfg
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        import librosa
+
+        path, onset, label = self.items[i]
+        cfg = self.cfg
+        if onset is None:
+            y, _ = librosa.load(path, sr=cfg.sample_rate)
+            y = librosa.util.fix_length(y[max(0, (len(y) - cfg.n_samples) // 2):], size=cfg.n_samples)
+        else:
+            y, _ = librosa.load(path, sr=cfg.sample_rate, offset=onset, duration=cfg.target_duration)
+            y = librosa.util.fix_length(y, size=cfg.n_samples)
+        y = y / max(float(np.abs(y).max()), 1e-8)
+        mel = librosa.feature.melspectrogram(y=y, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                                             n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax, pad_mode="constant")
+        db = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=80.0)
+        return torch.from_numpy(db[None].astype(np.float32)), label
+
+
+def bench_on_the_fly_training(params: Params, split_meta: pd.DataFrame, root: Path, epochs: int,
+                              loader_workers: int) -> dict[str, Any]:
+    """Epoch time (train pass + val pass) of the same model fed by :class:`OnTheFlyDataset`."""
+    from torch.utils.data import DataLoader
+
+    cfg, classes = params.featurize, params.data.classes
+    torch.manual_seed(params.base.seed)
+    model = Classifier(params, len(classes))
+    train = OnTheFlyDataset(split_meta[split_meta["split"] == "train"], root, cfg, classes)
+    val = OnTheFlyDataset(split_meta[split_meta["split"] == "val"], root, cfg, classes)
+    loader = DataLoader(train, batch_size=params.train.batch_size, shuffle=True, num_workers=loader_workers,
+                        generator=torch.Generator().manual_seed(params.base.seed))
+    val_loader = DataLoader(val, batch_size=params.evaluate.batch_size, num_workers=loader_workers)
+    opt = torch.optim.AdamW(model.parameters(), lr=params.train.lr, weight_decay=params.train.weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    walls = []
+    for _ in range(epochs):
+        t = time.perf_counter()
+        model.train()
+        for xb, yb in loader:
+            loss = loss_fn(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            for xb, yb in val_loader:
+                loss_fn(model(xb), yb)
+        walls.append(time.perf_counter() - t)
+    return {"epochs_timed": epochs, "loader_workers": loader_workers, "epoch_s": median(walls), "walls_s": walls,
+            "train_events": len(train), "val_events": len(val)}
+
+
+# ---------------------------------------------------------------------------------------------
+# inference and predict
+
+
+def bench_inference(model_dir: Path, features: np.ndarray, batch_size: int, repeats: int) -> dict[str, Any]:
+    """Events/s of the trained model on cached features (``predict_logits``, eval mode)."""
+    from fretlab.inference import predict_logits, select_device, to_device_tensor
+    from fretlab.modeldir import load_model_dir
+
+    device = select_device("auto")
+    model = load_model_dir(model_dir, device)[0]
+    x = to_device_tensor(features, device)
+    predict_logits(model, x[:batch_size], batch_size)  # warm-up
+    walls, _ = timed(lambda: predict_logits(model, x, batch_size), repeats)
+    return {"events": len(x), "batch_size": batch_size, "wall_s": median(walls), "events_per_s": len(x) / median(walls)}
+
+
+def make_recording(meta: pd.DataFrame, root: Path, out: Path, seconds: float) -> float:
+    """Concatenate the multi-note recordings of ``meta`` into one file of at least ``seconds``; return its length."""
+    multi = meta.groupby("audio_path").size()
+    pieces, total, sr = [], 0.0, None
+    for path in sorted(multi[multi > 1].index):
+        wave, sr_i = sf.read(str(root / path), dtype="float32")
+        sr = sr or sr_i
+        pieces.append(wave if wave.ndim == 1 else wave.mean(axis=1))
+        total += len(pieces[-1]) / sr
+        if total >= seconds:
+            break
+    if sr is None or total < seconds:
+        raise RuntimeError(f"only {total:.0f} s of multi-note audio in the dataset; need {seconds:.0f} s")
+    sf.write(out, np.concatenate(pieces)[: int(seconds * sr)], sr, subtype="PCM_16")
+    return seconds
+
+
+def bench_predict(model_dir: Path, recording: Path, work: Path, repeats: int) -> dict[str, Any]:
+    """Wall time of ``fretlab predict`` (a fresh process: imports, model load, onsets, features, model)."""
+    out = work / "predict.csv"
+    cmd = [sys.executable, "-m", "fretlab.cli", "predict", str(recording), "--model-dir", str(model_dir),
+           "--mode", "timeline", "-o", str(out), "--quiet"]
+    first = run(cmd, work)[0]  # also warms librosa's numba cache, as any second call by a user would find it
+    walls = [run(cmd, work)[0] for _ in range(repeats)]
+    notes = len(pd.read_csv(out)) if out.is_file() else None
+    return {"command": "fretlab predict --mode timeline", "first_run_s": first, "wall_s": median(walls),
+            "walls_s": walls, "notes_found": notes}
+
+
+# ---------------------------------------------------------------------------------------------
+# scale: generator + featurize at growing sizes, each in its own process (so peak memory is its own)
+
+
+def scale_one(n_events: int, work: Path, workers: int, seed: int) -> dict[str, Any]:
+    """Synthesize and featurize ``n_events`` default-style events; times and peak memory of this process."""
+    from fretlab.featurize import featurize_all
+    from fretlab.params import Synthesize
+    from fretlab.synth import synthesize_dataset
+
+    params = Params()
+    cfg = Synthesize(n_events=n_events, n_guitars=max(20, n_events // 100))
+    t = time.perf_counter()
+    meta = synthesize_dataset(cfg, params.data.classes, work / "synthetic", seed, workers)
+    synth_s = time.perf_counter() - t
+    meta["split"] = "train"  # one split: the cost of the grouped split is not what is measured here
+    t = time.perf_counter()
+    featurize_all(meta, work / "synthetic", params.featurize, params.data.classes, work / "features", workers,
+                  splits=("train",))
+    featurize_s = time.perf_counter() - t
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "events": n_events, "synthesize_s": synth_s, "featurize_s": featurize_s,
+        "synthesize_s_per_10k": synth_s * 1e4 / n_events, "featurize_s_per_10k": featurize_s * 1e4 / n_events,
+        "peak_rss_mb": own.ru_maxrss / 1024, "synthesize_worker_peak_rss_mb": kids.ru_maxrss / 1024,
+        "features_mb": (work / "features/train.npy").stat().st_size / 2**20,
+    }

@@ -1,0 +1,97 @@
+"""The ``fretlab`` command line: ``fretlab predict AUDIO`` (see ``fretlab predict --help``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fretlab.audio import AudioError
+from fretlab.modeldir import ModelDirError
+from fretlab.params import DEFAULT_PARAMS, ParamsError, Paths, load_params
+
+PREDICT_HELP = """\
+Classify a recording with a trained model directory (safetensors weights + config.json).
+
+A single-note clip gives its class, confidence and the probability of every class (JSON on stdout).
+A whole take is split at the onsets librosa detects; each note is classified, giving a timeline of
+onset, offset, label and confidence (JSON on stdout, or --output timeline.csv / timeline.json).
+Any sample rate, mono or multi-channel, WAV or FLAC (anything libsndfile reads).
+"""
+
+
+def default_model_dir() -> str:
+    """``paths.model`` from ./params.yaml when there is one, else the default ``models/default``."""
+    return load_params(DEFAULT_PARAMS).paths.model if DEFAULT_PARAMS.is_file() else Paths().model
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="classify a note or a whole recording", description=PREDICT_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("audio", type=Path, help="audio file (WAV, FLAC, ...)")
+    p.add_argument("--model-dir", type=Path, default=None,
+                   help="model directory (default: paths.model from ./params.yaml, i.e. models/default)")
+    p.add_argument("--fold", type=int, default=None,
+                   help="cross-validation recipes: use fold K's model, <model dir>/fold<K> (run in the recipe dir)")
+    p.add_argument("--mode", choices=("auto", "note", "timeline"), default="auto",
+                   help="note: one class for the whole clip; timeline: detect and classify every note; "
+                        "auto (default): timeline when the clip is longer than predict.note_max_sec")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="write the result to this .csv (one row per event) or .json file instead of stdout")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    onset = p.add_argument_group("onset detection (defaults: the model directory's predict settings)")
+    onset.add_argument("--note-max-sec", type=float, dest="note_max_sec")
+    onset.add_argument("--onset-hop-length", type=int, dest="onset_hop_length")
+    onset.add_argument("--onset-delta", type=float, dest="onset_delta", help="peak-picking threshold")
+    onset.add_argument("--onset-wait-sec", type=float, dest="onset_wait_sec", help="shortest gap between onsets")
+    onset.add_argument("--onset-backtrack", action=argparse.BooleanOptionalAction, dest="onset_backtrack", default=None)
+    onset.add_argument("--offset-db", type=float, dest="offset_db", help="RMS drop below the peak that ends a note")
+    onset.add_argument("--batch-size", type=int, dest="batch_size")
+    p.set_defaults(func=_predict)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from fretlab.predict import Predictor, check_output_path, to_json, write_result  # torch/librosa: only here
+
+    check_output_path(args.output)
+    overrides = {k: getattr(args, k) for k in ("note_max_sec", "onset_hop_length", "onset_delta", "onset_wait_sec",
+                                               "onset_backtrack", "offset_db", "batch_size")}
+    model_dir = Path(args.model_dir or default_model_dir())
+    if args.fold is not None:  # recipes/*: one model directory per fold
+        model_dir = model_dir / f"fold{args.fold}"
+    predictor = Predictor(model_dir, args.device, overrides)
+    result = predictor.predict_file(args.audio, args.mode, progress=not args.quiet)
+    if args.output is None:
+        print(to_json(result))
+        return 0
+    write_result(result, args.output)
+    if result["mode"] == "timeline":
+        print(f"{args.audio}: {len(result['events'])} note(s) detected; timeline written to {args.output}")
+    else:
+        print(f"{args.audio}: {result['label']} ({result['confidence']:.3f}); written to {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fretlab`` argument parser with its subcommands."""
+    parser = argparse.ArgumentParser(prog="fretlab", description="fretlab: guitar playing-technique classification")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_predict(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit status (2 for bad input, with a one-line reason on stderr)."""
+    args = build_parser().parse_args(argv)
+    from fretlab.predict import PredictError
+
+    try:
+        return args.func(args)
+    except (AudioError, ModelDirError, ParamsError, PredictError) as exc:
+        print(f"fretlab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The model card: a short Markdown file next to the weights saying what the model was trained on and for.
+
+Written by the train stage into the model directory (``model_card.md``), from the params, the split
+metadata and the training summary only: no timestamps or host names, so an unchanged run writes
+the same card.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fretlab import __version__
+from fretlab.io import atomic_path
+from fretlab.params import Params
+
+CARD = "model_card.md"
+
+
+def _data_table(meta: pd.DataFrame, classes: list[str]) -> list[str]:
+    """Events per split and class, and groups per split, as Markdown table rows."""
+    table = pd.crosstab(meta["split"], meta["label_category"]).reindex(columns=classes, fill_value=0)
+    groups = meta.groupby("split")["group"].nunique()
+    rows = ["| split | events | " + " | ".join(classes) + " | groups |", "|---" * (len(classes) + 3) + "|"]
+    for split, counts in table.iterrows():
+        rows.append(f"| {split} | {int(counts.sum())} | " + " | ".join(str(int(v)) for v in counts)
+                    + f" | {int(groups[split])} |")
+    total = table.sum()
+    rows.append(f"| **all** | {int(total.sum())} | " + " | ".join(str(int(v)) for v in total)
+                + f" | {meta['group'].nunique()} |")
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def model_card(params: Params, classes: list[str], summary: dict[str, Any], meta: pd.DataFrame | None,
+               n_parameters: int) -> str:
+    """The card's Markdown text."""
+    data, feat, train = params.data, params.featurize, params.train
+    model_cfg = getattr(params.model, params.model.name, None)
+    synthetic = data.source == "synthetic"
+    lines = [
+        f"# Model card: `{params.paths.model}`",
+        "",
+        f"Written by the fretlab {__version__} train stage. Weights: `model.safetensors`; everything needed to "
+        "rebuild the model and its feature front end (params, class list, `predict` settings): `config.json`.",
+        "",
+        "## Data",
+        "",
+        f"- Source: `{data.source}`, root `{data.root}`"
+        + (f", metadata `{data.metadata}`" if data.source == "csv" else ""),
+        f"- Classes (label index order): {', '.join(f'`{c}`' for c in classes)}",
+        f"- Split: `{params.split.strategy}`, groups never shared between splits; seed {params.base.seed}",
+        "",
+    ]
+    if meta is not None and {"split", "label_category", "group"} <= set(meta.columns):
+        lines += [*_data_table(meta, classes), ""]
+    lines += [
+        "## Model and training",
+        "",
+        f"- Architecture: `{params.model.name}` ({n_parameters:,} trainable parameters)"
+        + (f": `{model_cfg.model_dump(mode='json')}`" if model_cfg is not None else ""),
+        f"- Features: {feat.n_mels}-band log-mel at {feat.sample_rate} Hz, {feat.target_duration:g} s window per "
+        f"event (n_fft {feat.n_fft}, hop {feat.hop_length})" + (", + delta" if feat.deltas else "")
+        + (", + RMS" if feat.rms else "") + "; input mixed to mono and peak-normalized",
+        f"- Training: up to {train.epochs} epochs, batch {train.batch_size}, AdamW lr {train.lr:g}, weight decay "
+        f"{train.weight_decay:g}, class weights {'on' if train.class_weights else 'off'}, early stopping patience "
+        f"{train.patience} on validation macro-F1",
+        "",
+        "## Validation metrics",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *(f"| {k} | {_fmt(v)} |" for k, v in summary.items() if isinstance(v, int | float | str)),
+        "",
+        f"Test-set figures are computed afterwards by the evaluate stage (`{params.paths.metrics}/test.json`).",
+        "",
+        "## Intended use",
+        "",
+        f"Classifying monophonic guitar note events as {', '.join(classes)}: a single-note clip, or each note of a "
+        "recording found by onset detection (`fretlab predict`). A research and teaching model, "
+        "not a production system.",
+        "",
+        "## Limits",
+        "",
+    ]
+    if synthetic:
+        lines.append("- **Trained on synthetic notes only** (the embedded generator). Accuracy on real recordings is "
+                     "unknown and likely lower; retrain on real data (README: Use your own data) before relying on it.")
+    lines += [
+        f"- Sees only {feat.target_duration:g} s from each onset (or the centre of a short clip); longer techniques "
+        "are judged on their start.",
+        "- One note at a time: chords and overlapping notes are outside what it was trained on.",
+        "- In timeline mode, missed or spurious onsets (librosa onset detection, `predict` settings in "
+        "`config.json`) become missed or spurious events.",
+        "- Validation figures come from the validation split above; with few events or groups they are noisy.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_model_card(model_dir: str | Path, params: Params, classes: list[str], summary: dict[str, Any],
+                     split_metadata: str | Path | None, model: Any) -> Path:
+    """Write ``model_card.md`` for the trained ``model`` (an ``nn.Module``) into ``model_dir``; return its path."""
+    n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    meta = None
+    if split_metadata is not None and Path(split_metadata).is_file():
+        meta = pd.read_csv(split_metadata, dtype={"group": str, "split": str}, keep_default_na=False)
+    path = Path(model_dir) / CARD
+    with atomic_path(path) as tmp:
+        tmp.write_text(model_card(params, classes, summary, meta, n_parameters), encoding="utf-8")
+    return path

@@ -1,0 +1,219 @@
+"""``fretlab predict``: classify a single-note clip, or find and classify every note of a recording.
+
+Inference runs the training front end, not a copy of it: :func:`fretlab.audio.load_audio` (any
+sample rate or channel count, mixed to mono and resampled to ``featurize.sample_rate``),
+:func:`fretlab.featurize.prepare_windows` (the same event windows and peak normalization) and the
+:class:`fretlab.features.FeatureExtractor` built from the model directory's own config. Onsets come
+from librosa's onset detector; its settings are the ``predict`` section stored in the model
+directory, which command-line flags can override.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import librosa
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import ValidationError
+from tqdm import tqdm
+
+from fretlab.audio import load_audio
+from fretlab.features import FeatureExtractor, extract
+from fretlab.featurize import clip_window_onsets, prepare_windows
+from fretlab.inference import predict_logits, select_device
+from fretlab.io import write_csv, write_json
+from fretlab.modeldir import load_model_dir
+from fretlab.params import Predict
+
+Mode = Literal["auto", "note", "timeline"]
+OUTPUT_SUFFIXES = (".csv", ".json")
+
+
+class PredictError(ValueError):
+    """A prediction request that cannot be carried out (bad option, output format, ...)."""
+
+
+@dataclass(frozen=True)
+class NotePrediction:
+    """One clip classified as a single note."""
+
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """One detected note of a recording: its span and class."""
+
+    onset_sec: float
+    offset_sec: float
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+def predict_settings(base: Predict, overrides: dict[str, Any] | None = None) -> Predict:
+    """``base`` with the non-None ``overrides`` applied, validated like params.yaml."""
+    updates = {k: v for k, v in (overrides or {}).items() if v is not None}
+    try:
+        return Predict.model_validate({**base.model_dump(), **updates})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise PredictError(f"invalid predict setting: {problems}") from None
+
+
+def detect_onsets(wave: np.ndarray, sr: int, settings: Predict) -> tuple[np.ndarray, np.ndarray]:
+    """Note onsets (seconds) found by librosa's spectral-flux detector, and each one's onset strength."""
+    hop = settings.onset_hop_length
+    envelope = librosa.onset.onset_strength(y=wave, sr=sr, hop_length=hop)
+    frames = librosa.onset.onset_detect(
+        onset_envelope=envelope, sr=sr, hop_length=hop, units="frames", backtrack=False,
+        delta=settings.onset_delta, wait=round(settings.onset_wait_sec * sr / hop),
+    )
+    strength = envelope[frames] if len(frames) else np.zeros(0)
+    if settings.onset_backtrack and len(frames):
+        frames = librosa.onset.onset_backtrack(frames, envelope)
+    return librosa.frames_to_time(frames, sr=sr, hop_length=hop), strength
+
+
+def event_offsets(wave: np.ndarray, sr: int, onsets: np.ndarray, settings: Predict) -> np.ndarray:
+    """Each event's end: where its RMS falls ``offset_db`` below its peak, else the next onset (or the end)."""
+    if len(onsets) == 0:
+        return np.zeros(0)
+    hop = settings.onset_hop_length
+    rms = librosa.feature.rms(y=wave, frame_length=2 * hop, hop_length=hop)[0]
+    ends = [*onsets[1:], len(wave) / sr]
+    out = []
+    for onset, end in zip(onsets, ends, strict=True):
+        first, last = (int(f) for f in librosa.time_to_frames([onset, end], sr=sr, hop_length=hop))
+        segment = rms[first:last]
+        offset = end
+        if segment.size:
+            peak = int(np.argmax(segment))
+            quiet = np.flatnonzero(segment[peak:] < segment[peak] * 10 ** (-settings.offset_db / 20))
+            if quiet.size:
+                offset = min(end, float(librosa.frames_to_time(first + peak + quiet[0], sr=sr, hop_length=hop)))
+        out.append(max(offset, onset))
+    return np.asarray(out, dtype=float)
+
+
+class Predictor:
+    """A trained model directory ready to classify audio files."""
+
+    def __init__(self, model_dir: str | Path, device: str = "cpu", overrides: dict[str, Any] | None = None) -> None:
+        self.device = select_device(device)
+        self.model, self.params, self.classes = load_model_dir(model_dir, self.device)
+        self.model_dir = Path(model_dir)
+        self.cfg = self.params.featurize
+        self.settings = predict_settings(self.params.predict, overrides)
+        self.extractor = FeatureExtractor(self.cfg)  # runs on the CPU, as in the featurize stage
+
+    def load(self, path: str | Path) -> np.ndarray:
+        """The file as mono float32 at the model's analysis rate (raises AudioError when unreadable)."""
+        wave, _ = load_audio(path, self.cfg.sample_rate)
+        return wave
+
+    def probabilities(self, wave: np.ndarray, onsets: list[float | None], progress: bool = False) -> np.ndarray:
+        """Class probabilities ``(events, classes)`` for windows at ``onsets`` (None: centre crop/pad)."""
+        batch = self.settings.batch_size
+        out = []
+        with tqdm(total=len(onsets), desc="classify", unit="ev", disable=None if progress else True) as bar:
+            for start in range(0, len(onsets), batch):
+                windows = prepare_windows(wave, self.cfg.sample_rate, onsets[start : start + batch], self.cfg)
+                features = torch.from_numpy(extract(self.extractor, windows))
+                logits = predict_logits(self.model, features, batch, self.params.train.amp)
+                out.append(torch.softmax(logits, dim=1).numpy())
+                bar.update(len(windows))
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
+
+    def note_onsets(self, wave: np.ndarray) -> list[float | None]:
+        """Windows for a single-note clip, chosen the way training windows such a clip.
+
+        Clip models (``featurize.window_hop``) average windows over the whole clip; a clip that fits
+        one window is centre-padded like a training snippet; a longer one is windowed from its
+        strongest onset like a note inside a training recording.
+        """
+        sr = self.cfg.sample_rate
+        if self.cfg.window_hop is not None:
+            return list(clip_window_onsets(0.0, len(wave) / sr, self.cfg))
+        if len(wave) <= self.cfg.n_samples:
+            return [None]
+        onsets, strength = detect_onsets(wave, sr, self.settings)
+        return [float(onsets[int(np.argmax(strength))])] if len(onsets) else [None]
+
+    def predict_note(self, wave: np.ndarray) -> NotePrediction:
+        """Classify ``wave`` as one note: the mean window probability when it spans several windows."""
+        probs = self.probabilities(wave, self.note_onsets(wave)).mean(axis=0)
+        best = int(np.argmax(probs))
+        return NotePrediction(self.classes[best], float(probs[best]), self._named(probs))
+
+    def predict_timeline(self, wave: np.ndarray, progress: bool = True) -> list[TimelineEvent]:
+        """Detect every onset in ``wave`` and classify the window starting there."""
+        sr = self.cfg.sample_rate
+        onsets, _ = detect_onsets(wave, sr, self.settings)
+        offsets = event_offsets(wave, sr, onsets, self.settings)
+        probs = self.probabilities(wave, [float(t) for t in onsets], progress=progress)
+        events = []
+        for onset, offset, p in zip(onsets, offsets, probs, strict=True):
+            best = int(np.argmax(p))
+            events.append(TimelineEvent(round(float(onset), 4), round(float(offset), 4), self.classes[best],
+                                        float(p[best]), self._named(p)))
+        return events
+
+    def predict_file(self, path: str | Path, mode: Mode = "auto", progress: bool = True) -> dict[str, Any]:
+        """Classify one audio file; ``auto`` picks note or timeline mode by the clip's duration."""
+        wave = self.load(path)
+        duration = len(wave) / self.cfg.sample_rate
+        if mode == "auto":
+            mode = "timeline" if duration > self.settings.note_max_sec else "note"
+        result: dict[str, Any] = {"file": str(path), "model_dir": str(self.model_dir), "mode": mode,
+                                  "duration_sec": round(duration, 4), "classes": list(self.classes)}
+        if mode == "note":
+            result.update(asdict(self.predict_note(wave)))
+        elif mode == "timeline":
+            result["events"] = [asdict(e) for e in self.predict_timeline(wave, progress)]
+        else:
+            raise PredictError(f"unknown mode '{mode}'; choose auto, note or timeline")
+        return result
+
+    def _named(self, probs: np.ndarray) -> dict[str, float]:
+        return {c: round(float(p), 6) for c, p in zip(self.classes, probs, strict=True)}
+
+
+def check_output_path(path: str | Path | None) -> None:
+    """Refuse an output file type other than CSV or JSON before any work is done."""
+    if path is not None and Path(path).suffix.lower() not in OUTPUT_SUFFIXES:
+        raise PredictError(f"--output {path}: unsupported file type; use a .csv or .json file name")
+
+
+def result_table(result: dict[str, Any]) -> pd.DataFrame:
+    """A prediction as rows: one per timeline event, or one for a note; a ``p_<class>`` column per class."""
+    classes = result["classes"]
+    rows = result["events"] if result["mode"] == "timeline" else [result]
+    columns = ["onset_sec", "offset_sec"] if result["mode"] == "timeline" else ["file"]
+    table = pd.DataFrame([
+        {**{c: row[c] for c in columns}, "label": row["label"], "confidence": round(row["confidence"], 6),
+         **{f"p_{c}": row["probabilities"][c] for c in classes}}
+        for row in rows
+    ], columns=[*columns, "label", "confidence", *(f"p_{c}" for c in classes)])
+    return table
+
+
+def write_result(result: dict[str, Any], path: str | Path) -> None:
+    """Write a prediction as CSV (one row per event) or JSON (the whole result), by file suffix."""
+    check_output_path(path)
+    if Path(path).suffix.lower() == ".csv":
+        write_csv(path, result_table(result))
+    else:
+        write_json(path, result)
+
+
+def to_json(result: dict[str, Any]) -> str:
+    """The result as indented JSON (what the CLI prints)."""
+    return json.dumps(result, indent=2)

@@ -1,0 +1,250 @@
+"""``fretlab predict``: notes and timelines, formats and channel layouts, the shared front end, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from fretlab.audio import resample
+from fretlab.classifier import Classifier
+from fretlab.cli import default_model_dir, main
+from fretlab.features import FeatureExtractor
+from fretlab.featurize import featurize_split, make_pool
+from fretlab.inference import predict_logits
+from fretlab.io import read_json, write_json
+from fretlab.modeldir import save_model_dir
+from fretlab.params import Synthesize, parse_params
+from fretlab.predict import Predictor, detect_onsets, result_table
+from fretlab.synth import draw_note, make_guitar, render_file
+
+CLASSES = ["general_note", "harmonic", "dead_note"]
+TINY = {
+    "featurize": {"n_mels": 32},
+    "model": {"crnn": {"channels": [8, 16], "pools": [[4, 2], [4, 2]], "rnn_hidden": 16, "head_hidden": 16}},
+    "predict": {"batch_size": 4},
+}
+FEATURE_SR = 22050
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """An untrained but complete model directory, written exactly as the train stage writes one."""
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    params = parse_params(TINY)
+    torch.manual_seed(0)
+    model = Classifier(params, len(CLASSES))
+    with torch.no_grad():  # standardization as after training, so the logits are not flat
+        model.mean.fill_(-40.0)
+        model.std.fill_(20.0)
+    save_model_dir(out, model, params, CLASSES, {"best_epoch": 1})
+    return out
+
+
+def _lick(seed: int, n_notes: int = 5) -> tuple[np.ndarray, list[float]]:
+    cfg = Synthesize()
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(CLASSES, size=n_notes, p=[0.7, 0.15, 0.15])
+    notes = [draw_note(str(label), cfg, rng) for label in labels]
+    audio, times = render_file(notes, make_guitar(seed, rng), cfg, seed)
+    return audio, [on for on, _ in times]
+
+
+@pytest.fixture(scope="module")
+def note_wave() -> np.ndarray:
+    cfg = Synthesize()
+    rng = np.random.default_rng(3)
+    audio, _ = render_file([draw_note("harmonic", cfg, rng)], make_guitar(3, rng), cfg, 3)
+    return audio  # 44.1 kHz mono, <= 1 s: a training-style snippet
+
+
+def _featurize_probabilities(path: Path, model_dir: Path) -> np.ndarray:
+    """What the featurize stage + model give for a one-event file (the training path)."""
+    predictor = Predictor(model_dir, "cpu")
+    cfg = predictor.cfg
+    df = pd.DataFrame({"note_id": ["n0"], "audio_path": [path.name], "onset_sec": [0.0], "offset_sec": [0.5]})
+    pool = make_pool(1, FeatureExtractor(cfg))
+    featurize_split(df, path.parent, cfg, path.parent / f"{path.stem}.npy", pool)
+    x = torch.from_numpy(np.load(path.parent / f"{path.stem}.npy"))
+    return torch.softmax(predict_logits(predictor.model, x, 4), dim=1).numpy()[0]
+
+
+@pytest.mark.parametrize(("suffix", "sr", "channels"), [(".wav", 44100, 1), (".flac", 48000, 2), (".wav", 48000, 2)])
+def test_note_gives_class_confidence_and_distribution_through_the_training_front_end(
+    tmp_path, model_dir, note_wave, suffix, sr, channels
+):
+    wave = resample(note_wave, 44100, sr)
+    data = np.stack([wave, 0.5 * wave], axis=1) if channels == 2 else wave
+    path = tmp_path / f"note{suffix}"
+    sf.write(path, data, sr)
+    result = Predictor(model_dir, "cpu").predict_file(path)
+    assert result["mode"] == "note"
+    probs = result["probabilities"]
+    assert list(probs) == CLASSES
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
+    assert result["label"] == max(probs, key=probs.get)
+    assert result["confidence"] == pytest.approx(max(probs.values()), abs=1e-6)
+    # one code path: the featurize stage's features, fed to the same model, give the same distribution
+    expected = _featurize_probabilities(path, model_dir)
+    np.testing.assert_allclose(list(probs.values()), expected, atol=1e-5)
+
+
+def test_a_note_longer_than_the_window_is_windowed_from_its_onset(model_dir):
+    predictor = Predictor(model_dir, "cpu")
+    audio, onsets = _lick(11, n_notes=1)
+    padded = np.concatenate([np.zeros(int(0.8 * 44100), np.float32), audio, np.zeros(44100, np.float32)])
+    wave = resample(padded, 44100, FEATURE_SR)
+    (start,) = predictor.note_onsets(wave)
+    assert start is not None and abs(start - (0.8 + onsets[0])) <= 0.05
+
+
+def _matched(true: list[float], found: np.ndarray, tol: float = 0.05) -> int:
+    return sum(bool(len(found)) and float(np.min(np.abs(found - t))) <= tol for t in true)
+
+
+def test_timeline_finds_each_note_and_writes_csv_and_json(tmp_path, model_dir, capsys):
+    audio, true = _lick(21, n_notes=6)
+    path = tmp_path / "take.wav"
+    sf.write(path, audio, 44100)
+
+    csv_path = tmp_path / "timeline.csv"
+    assert main(["predict", str(path), "--model-dir", str(model_dir), "--mode", "timeline", "-o", str(csv_path)]) == 0
+    assert "timeline written to" in capsys.readouterr().out
+    table = pd.read_csv(csv_path)
+    assert list(table.columns) == ["onset_sec", "offset_sec", "label", "confidence", *(f"p_{c}" for c in CLASSES)]
+    assert _matched(true, table["onset_sec"].to_numpy()) >= 0.9 * len(true)
+    assert (table["onset_sec"].diff().dropna() > 0).all()
+    assert (table["offset_sec"] >= table["onset_sec"]).all()
+    assert (table["offset_sec"].iloc[:-1].to_numpy() <= table["onset_sec"].iloc[1:].to_numpy() + 1e-9).all()
+    assert set(table["label"]) <= set(CLASSES)
+    assert np.allclose(table[[f"p_{c}" for c in CLASSES]].sum(axis=1), 1.0, atol=1e-4)
+
+    json_path = tmp_path / "timeline.json"
+    assert main(["predict", str(path), "--model-dir", str(model_dir), "--mode", "timeline", "-o", str(json_path),
+                 "--quiet"]) == 0
+    result = read_json(json_path)
+    assert result["mode"] == "timeline" and result["classes"] == CLASSES
+    assert [e["onset_sec"] for e in result["events"]] == table["onset_sec"].tolist()
+    assert [e["label"] for e in result["events"]] == table["label"].tolist()
+
+
+def test_auto_mode_picks_by_duration_and_prints_json(tmp_path, model_dir, note_wave, capsys):
+    long_take, _ = _lick(5, n_notes=6)
+    sf.write(tmp_path / "note.wav", note_wave, 44100)
+    sf.write(tmp_path / "take.wav", np.concatenate([long_take, long_take]), 44100)
+    assert main(["predict", str(tmp_path / "note.wav"), "--model-dir", str(model_dir)]) == 0
+    assert json.loads(capsys.readouterr().out)["mode"] == "note"
+    assert main(["predict", str(tmp_path / "take.wav"), "--model-dir", str(model_dir), "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["mode"] == "timeline" and result["duration_sec"] > 3.0 and result["events"]
+    # the note-length threshold is a setting: raise it and the same take is one note
+    assert main(["predict", str(tmp_path / "take.wav"), "--model-dir", str(model_dir), "--note-max-sec", "60"]) == 0
+    assert json.loads(capsys.readouterr().out)["mode"] == "note"
+
+
+def test_onset_flags_override_the_model_dirs_settings(tmp_path, model_dir, capsys):
+    audio, _ = _lick(8, n_notes=5)
+    sf.write(tmp_path / "take.wav", audio, 44100)
+    counts = []
+    for delta in ("0.07", "10"):
+        assert main(["predict", str(tmp_path / "take.wav"), "--model-dir", str(model_dir), "--mode", "timeline",
+                     "--onset-delta", delta, "--quiet"]) == 0
+        counts.append(len(json.loads(capsys.readouterr().out)["events"]))
+    assert counts[0] >= 4 and counts[1] == 0  # a threshold above the normalized envelope's range finds nothing
+    assert main(["predict", str(tmp_path / "take.wav"), "--model-dir", str(model_dir), "--onset-hop-length", "0"]) == 2
+    assert "invalid predict setting: onset_hop_length" in capsys.readouterr().err
+
+
+def test_model_dir_carries_the_predict_settings(model_dir):
+    config = read_json(model_dir / "config.json")
+    assert config["params"]["predict"]["batch_size"] == TINY["predict"]["batch_size"]
+    assert Predictor(model_dir, "cpu").settings.batch_size == TINY["predict"]["batch_size"]
+
+
+def test_default_model_dir_is_paths_model_from_params_yaml(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert default_model_dir() == "models/default"
+    (tmp_path / "params.yaml").write_text("paths:\n  model: models/elsewhere\n")
+    assert default_model_dir() == "models/elsewhere"
+
+
+@pytest.mark.parametrize("content", [b"", b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk", b"not audio at all" * 100])
+def test_unreadable_audio_is_a_clear_error(tmp_path, model_dir, capsys, content):
+    path = tmp_path / "broken.wav"
+    path.write_bytes(content)
+    assert main(["predict", str(path), "--model-dir", str(model_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fretlab predict: error: ") and str(path) in err
+    assert "cannot decode audio" in err or "holds no samples" in err
+
+
+def test_missing_audio_and_bad_output_type_are_clear_errors(tmp_path, model_dir, capsys):
+    assert main(["predict", str(tmp_path / "nope.wav"), "--model-dir", str(model_dir)]) == 2
+    assert "audio file not found" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "nope.wav"), "--model-dir", str(model_dir), "-o", "out.txt"]) == 2
+    assert "use a .csv or .json file name" in capsys.readouterr().err
+
+
+def _copy_model(model_dir: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for f in model_dir.iterdir():
+        (dest / f.name).write_bytes(f.read_bytes())
+    return dest
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda c: {**c, "format_version": 99}, "model format 99"),
+    (lambda c: {**c, "params": {**c["params"], "model": {"crnn": {**c["params"]["model"]["crnn"], "rnn_hidden": 32}}}},
+     "weights do not match the config"),
+    (lambda c: {**c, "params": {**c["params"], "frobnicate": {}}}, "incompatible config"),
+    (lambda c: {k: v for k, v in c.items() if k != "classes"}, r"lacks \['classes'\]"),
+])
+def test_incompatible_model_dirs_are_clear_errors(tmp_path, model_dir, note_wave, capsys, edit, message):
+    bad = _copy_model(model_dir, tmp_path / "bad")
+    write_json(bad / "config.json", edit(read_json(bad / "config.json")))
+    sf.write(tmp_path / "note.wav", note_wave, 44100)
+    assert main(["predict", str(tmp_path / "note.wav"), "--model-dir", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err
+    assert re.search(message, err), err
+
+
+def test_missing_or_corrupt_model_dir_files(tmp_path, model_dir, note_wave, capsys):
+    sf.write(tmp_path / "note.wav", note_wave, 44100)
+    assert main(["predict", str(tmp_path / "note.wav"), "--model-dir", str(tmp_path / "none")]) == 2
+    assert "missing model.safetensors" in capsys.readouterr().err
+    bad = _copy_model(model_dir, tmp_path / "bad")
+    (bad / "config.json").write_text("{not json")
+    assert main(["predict", str(tmp_path / "note.wav"), "--model-dir", str(bad)]) == 2
+    assert "config.json is not valid JSON" in capsys.readouterr().err
+
+
+def test_console_script_is_installed(tmp_path, model_dir, note_wave):
+    sf.write(tmp_path / "note.flac", np.stack([note_wave, note_wave], axis=1), 44100)
+    script = Path(sys.executable).parent / "fretlab"
+    proc = subprocess.run([str(script), "predict", str(tmp_path / "note.flac"), "--model-dir", str(model_dir)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert set(json.loads(proc.stdout)["probabilities"]) == set(CLASSES)
+
+
+def test_result_table_for_a_note_is_one_row():
+    result = {"mode": "note", "classes": ["a", "b"], "file": "x.wav", "label": "b", "confidence": 0.75,
+              "probabilities": {"a": 0.25, "b": 0.75}}
+    table = result_table(result)
+    assert table.to_dict("records") == [{"file": "x.wav", "label": "b", "confidence": 0.75, "p_a": 0.25, "p_b": 0.75}]
+
+
+def test_silence_has_no_onsets():
+    from fretlab.params import Predict
+
+    onsets, strength = detect_onsets(np.zeros(FEATURE_SR * 2, np.float32), FEATURE_SR, Predict())
+    assert len(onsets) == 0 and len(strength) == 0
