@@ -42,7 +42,7 @@ TARGETS = {  # (figure, comparison, bound) on a 2-core CPU: the targets from doc
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (the median is reported)")
-    parser.add_argument("--epochs", type=int, default=4, help="cached training epochs (the first is not timed)")
+    parser.add_argument("--epochs", type=int, default=3, help="cached training epochs (the first is not timed)")
     parser.add_argument("--ref-epochs", type=int, default=2, help="on-the-fly reference epochs")
     parser.add_argument("--ref-workers", type=int, default=0, help="DataLoader workers of the on-the-fly reference")
     parser.add_argument("--full", action="store_true", help="also time the default `dvc repro` from a clean cache")

@@ -2,10 +2,11 @@
 
 Synthesizes a few long WAV files once, then for each size writes a split metadata table whose
 events point into those files (many events per file), runs ``stages/featurize.py`` in a
-subprocess and polls the RSS of its whole process tree (parent + spawn workers). Prints a
-table and writes JSON.
+subprocess and polls the RSS of its whole process tree (the stage and any child processes),
+both total RSS and anonymous RSS (heap; excludes shared libraries and page cache). Prints a
+table and writes JSON (with a sampled memory trace per run).
 
-    python scripts/featurize_memory.py --events 1000 20000 --workers 2 --out bench/featurize_memory.json
+    python scripts/featurize_memory.py --events 1000 20000 --workers 2 --out docs/featurize_memory.json
 """
 
 from __future__ import annotations
@@ -102,7 +103,10 @@ def run_featurize(params_path: Path, log_path: Path, poll_s: float) -> dict[str,
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"featurize failed ({proc.returncode}):\n{log_path.read_text(encoding='utf-8')[-4000:]}")
+    anon_samples = sorted(a for _, a, _ in trace)
+    p95 = anon_samples[int(0.95 * (len(anon_samples) - 1))] if anon_samples else 0.0
     return {"wall_s": wall, "peak_tree_rss_mb": peak_rss / 2**20, "peak_tree_anon_mb": peak_anon / 2**20,
+            "p95_tree_anon_mb": p95,
             "peak_parent_rss_mb": peak_parent / 2**20, "max_single_process_rss_mb": usage.ru_maxrss / 2**10,
             "processes": peak_procs, "trace": trace[:: max(1, len(trace) // 200)]}
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from fretlab.classifier import Classifier
+from fretlab.features import FeatureExtractor
 from fretlab.models import BUILDERS, build_model
 from fretlab.models.layers import pool_sequence
 from fretlab.params import Model, Params, ParamsError, parse_params
@@ -125,3 +126,20 @@ def test_fingerprint_separates_param_sets(tmp_path: Path) -> None:
         assert fingerprint(parse_params(change), tmp_path) != base, change
     np.save(tmp_path / "val.npy", np.ones((2, 1, 4, 4), dtype=np.float32))
     assert fingerprint(parse_params({}), tmp_path) != base  # new features, new run
+
+
+@pytest.mark.parametrize("feat", [
+    {"n_fft": 2048, "hop_length": 512, "n_mels": 48},
+    {"n_fft": 512, "hop_length": 128, "n_mels": 40, "deltas": True},
+    {"n_fft": 1024, "hop_length": 256, "n_mels": 64, "rms": True, "deltas": True},
+])
+@pytest.mark.parametrize("name", ["crnn", "cnn", "gru"])
+def test_feature_params_flow_from_front_end_into_every_model(feat: dict, name: str) -> None:
+    """The feature map's shape follows the featurize params, and each model is built for exactly that shape."""
+    params = parse_params({"featurize": {**feat, "target_duration": 0.5}, "model": {"name": name}})
+    cfg = params.featurize
+    x = FeatureExtractor(cfg)(torch.randn(3, cfg.n_samples))
+    assert x.shape == (3, cfg.n_channels, cfg.n_mels, cfg.n_frames)
+    model = Classifier(params, N_CLASSES).eval()
+    with torch.no_grad():
+        assert model(x).shape == (3, N_CLASSES)

@@ -248,3 +248,11 @@ def test_silence_has_no_onsets():
 
     onsets, strength = detect_onsets(np.zeros(FEATURE_SR * 2, np.float32), FEATURE_SR, Predict())
     assert len(onsets) == 0 and len(strength) == 0
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, model_dir, note_wave, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    sf.write(tmp_path / "note.wav", note_wave, 44100)
+    assert main(["predict", str(tmp_path / "note.wav"), "--model-dir", str(model_dir), "--device", "cuda"]) == 2
+    assert "--device is 'cuda' but no CUDA device is available" in capsys.readouterr().err

@@ -149,6 +149,8 @@ def bench_featurize(meta: pd.DataFrame, root: Path, cfg: Featurize, classes: lis
         "window_sec": round(len(meta) * cfg.target_duration, 1), "wall_s": wall, "walls_s": walls,
         "cpu_s": median(cpus), "events_per_s": len(meta) / wall, "x_realtime": audio / wall,
         "x_realtime_windows": len(meta) * cfg.target_duration / wall,
+        # what an idle machine would give if the CPU work split perfectly over the workers (a projection)
+        "x_realtime_cpu_bound": audio / (median(cpus) / min(workers, len(os.sched_getaffinity(0)))),
     }
 
 

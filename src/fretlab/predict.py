@@ -107,7 +107,10 @@ class Predictor:
     """A trained model directory ready to classify audio files."""
 
     def __init__(self, model_dir: str | Path, device: str = "cpu", overrides: dict[str, Any] | None = None) -> None:
-        self.device = select_device(device)
+        try:
+            self.device = select_device(device)
+        except RuntimeError as exc:  # --device cuda without a GPU
+            raise PredictError(str(exc).replace("base.device", "--device")) from None
         self.model, self.params, self.classes = load_model_dir(model_dir, self.device)
         self.model_dir = Path(model_dir)
         self.cfg = self.params.featurize
