@@ -73,6 +73,7 @@ def scale_runs(sizes: list[int], work: Path) -> list[dict[str, Any]]:
 
 def main() -> None:
     args = parse_args()
+    os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would drown the table
     from fretlab import benchmark as bm
 
     if args.scale_one is not None:  # child process of scale_runs

@@ -46,7 +46,7 @@ class FileTask:
     path: str
     positions: list[int]
     note_ids: list[str]
-    onsets: list[float | None]  # None: a snippet, centre-cropped
+    onsets: list[float | None]  # None: a snippet, centre-padded (onset-cropped when longer than the window)
     error: str | None = None  # set when the path is unusable (e.g. escapes data.root): skip every event
     given: list[float] = field(default_factory=list)  # metadata onsets, checked against the length even for snippets
 
@@ -93,6 +93,8 @@ def _process_chunk(tasks: list[FileTask]) -> ChunkResult:
                           "correct the metadata row")
                 out.skipped.append({"note_id": note_id, "audio_path": task.path, "reason": reason})
                 continue
+            if onset is None and duration > cfg.target_duration:
+                onset = claimed  # a one-note file longer than the window: a centre crop would cut off the attack
             try:
                 if loaded is not None:
                     window = prepare_windows(*loaded, [onset], cfg)[0]
