@@ -17,8 +17,8 @@ from fretlab.params import Model, Params, ParamsError, parse_params
 from fretlab.training import fingerprint, make_scheduler
 
 N_CLASSES = 3
-# a short window keeps the shape tests fast: 32 mels x 44 frames
-FEAT = {"n_mels": 32, "target_duration": 0.5}
+# a short window keeps the shape tests fast: 32 mels x 22 frames
+FEAT = {"n_mels": 32, "target_duration": 0.25}
 
 CONFIGS = [
     ("crnn", {}),
