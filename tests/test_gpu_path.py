@@ -114,3 +114,11 @@ def test_features_stay_on_the_gpu():
     x = to_device_tensor(np.zeros((4, 1, 8, 8), np.float32), torch.device("cuda"))
     assert x.is_cuda
     assert all(b.is_cuda for b in batches(4, 2, torch.Generator().manual_seed(0), x.device))
+
+
+def test_features_too_big_for_the_gpu_stay_on_the_host(monkeypatch):
+    """Half the free GPU memory is the budget for the cache; beyond it, batches are gathered on the host."""
+    x = np.zeros((64, 1, 32, 87), np.float32)  # 712 KB
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *_: (1_000_000, 8_000_000))  # 1 MB free
+    kept = to_device_tensor(x, torch.device("cuda"))
+    assert kept.device.type == "cpu" and kept.shape == x.shape

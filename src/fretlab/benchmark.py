@@ -269,7 +269,7 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
     def __init__(self, meta: pd.DataFrame, root: Path, cfg: Featurize, classes: list[str]) -> None:
         counts = meta["audio_path"].map(meta["audio_path"].value_counts())
         self.items = [
-            (str(root / path), None if n == 1 else float(onset), classes.index(label))
+            (str(root / path), float(onset), n == 1, classes.index(label))
             for path, onset, label, n in zip(meta["audio_path"], meta["onset_sec"], meta["label_category"], counts,
                                              strict=True)
         ]
@@ -281,11 +281,15 @@ class OnTheFlyDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         import librosa
 
-        path, onset, label = self.items[i]
+        path, onset, snippet, label = self.items[i]
         cfg = self.cfg
-        if onset is None:
+        if snippet:  # a one-note file: centre crop/pad, or from the onset when longer than the window
             y, _ = librosa.load(path, sr=cfg.sample_rate)
-            y = librosa.util.fix_length(y[max(0, (len(y) - cfg.n_samples) // 2):], size=cfg.n_samples)
+            if len(y) > cfg.n_samples:
+                y = librosa.util.fix_length(y[round(onset * cfg.sample_rate):], size=cfg.n_samples)
+            else:
+                left = (cfg.n_samples - len(y)) // 2
+                y = np.pad(y, (left, cfg.n_samples - len(y) - left))
         else:
             y, _ = librosa.load(path, sr=cfg.sample_rate, offset=onset, duration=cfg.target_duration)
             y = librosa.util.fix_length(y, size=cfg.n_samples)

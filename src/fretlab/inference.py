@@ -44,12 +44,12 @@ DEVICE_FEATURE_SHARE = 0.5
 def to_device_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
     """Copy a (memory-mapped) feature array to ``device`` once, so batches need no host copies.
 
-    On CUDA, an array larger than ``DEVICE_FEATURE_SHARE`` of the free GPU memory stays in pinned
-    host memory instead; each batch is then gathered on the host and copied asynchronously.
+    On CUDA, an array larger than ``DEVICE_FEATURE_SHARE`` of the free GPU memory stays in host
+    memory instead, and each batch is gathered on the host and copied to the GPU.
     """
     host = torch.from_numpy(np.array(x, dtype=np.float32))  # copies the memmap into RAM
     if device.type == "cuda" and host.nbytes > DEVICE_FEATURE_SHARE * torch.cuda.mem_get_info(device)[0]:
-        return host.pin_memory()
+        return host
     return host.to(device)
 
 
