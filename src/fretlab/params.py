@@ -157,6 +157,17 @@ class Featurize(_Section):
         return 1 + int(self.deltas) + int(self.rms)
 
 
+def _check_conv_blocks(prefix: str, channels: list[int], pools: list[tuple[int, int]]) -> None:
+    """One positive (freq, time) pool per conv block, and positive channel counts."""
+    if len(pools) != len(channels):
+        raise ValueError(
+            f"{prefix}.pools has {len(pools)} entries but channels has {len(channels)}; "
+            "give one (freq, time) pool per block"
+        )
+    if any(c < 1 for c in channels) or any(p < 1 for pool in pools for p in pool):
+        raise ValueError(f"{prefix}.channels and pools must be positive")
+
+
 class CRNNParams(_Section):
     channels: list[int] = Field(default_factory=lambda: [32, 64, 96], min_length=1)
     kernel_size: int = Field(3, ge=1)
@@ -171,13 +182,7 @@ class CRNNParams(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> CRNNParams:
-        if len(self.pools) != len(self.channels):
-            raise ValueError(
-                f"model.crnn.pools has {len(self.pools)} entries but channels has {len(self.channels)}; "
-                "give one (freq, time) pool per block"
-            )
-        if any(c < 1 for c in self.channels) or any(p < 1 for pool in self.pools for p in pool):
-            raise ValueError("model.crnn.channels and pools must be positive")
+        _check_conv_blocks("model.crnn", self.channels, self.pools)
         return self
 
 
@@ -195,13 +200,7 @@ class CNNParams(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> CNNParams:
-        if len(self.pools) != len(self.channels):
-            raise ValueError(
-                f"model.cnn.pools has {len(self.pools)} entries but channels has {len(self.channels)}; "
-                "give one (freq, time) pool per block"
-            )
-        if any(c < 1 for c in self.channels) or any(p < 1 for pool in self.pools for p in pool):
-            raise ValueError("model.cnn.channels and pools must be positive")
+        _check_conv_blocks("model.cnn", self.channels, self.pools)
         return self
 
 
