@@ -103,13 +103,26 @@ def _checkpoint_key(path: Path) -> tuple[int, int] | None:
 
 
 def _train_process(parent: psutil.Process) -> psutil.Process | None:
+    """The Python process running stages/train.py: not the ``sh -c`` wrapper DVC may start it through
+    (killing that would orphan a still-training Python), nor one of its forked DataLoader workers."""
+    found: dict[int, psutil.Process] = {}
     for child in parent.children(recursive=True):
         try:
-            if any("stages/train.py" in part for part in child.cmdline()):
-                return child
+            cmd = child.cmdline()
         except psutil.Error:
             continue
-    return None
+        if cmd and Path(cmd[0]).name.startswith("python") and any("stages/train.py" in c for c in cmd):
+            found[child.pid] = child
+    top = [p for p in found.values() if p.ppid() not in found]
+    return top[0] if len(top) == 1 else None
+
+
+def _workspace_trainers(root: Path) -> list[psutil.Process]:
+    procs = []
+    for p in psutil.process_iter(["cmdline", "cwd"]):
+        if p.info["cwd"] == str(root) and any("stages/train.py" in c for c in p.info["cmdline"] or []):
+            procs.append(p)
+    return procs
 
 
 def test_training_killed_mid_epoch_resumes_to_the_same_model_and_metrics(reference):
@@ -137,6 +150,8 @@ def test_training_killed_mid_epoch_resumes_to_the_same_model_and_metrics(referen
         train.send_signal(signal.SIGKILL)
         train.wait(30)
         proc.wait(60)
+        _, alive = psutil.wait_procs(_workspace_trainers(root), timeout=30)  # DataLoader workers follow
+        assert not alive, f"train processes outlived the kill: {alive}"
     finally:
         if proc.poll() is None:
             proc.kill()
