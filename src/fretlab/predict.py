@@ -4,8 +4,8 @@ Inference runs the training front end, not a copy of it: :func:`fretlab.audio.lo
 sample rate or channel count, mixed to mono and resampled to ``featurize.sample_rate``),
 :func:`fretlab.featurize.prepare_windows` (the same event windows and peak normalization) and the
 :class:`fretlab.features.FeatureExtractor` built from the model directory's own config. Onsets come
-from librosa's onset detector; its settings are the ``predict`` section stored in the model
-directory, which command-line flags can override.
+from librosa's spectral-flux detector as re-written in :mod:`fretlab.onsets`; its settings are the
+``predict`` section stored in the model directory, which command-line flags can override.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import librosa
 import numpy as np
 import pandas as pd
 import torch
@@ -28,6 +27,7 @@ from fretlab.featurize import clip_window_onsets, prepare_windows
 from fretlab.inference import predict_logits, select_device
 from fretlab.io import write_csv, write_json
 from fretlab.modeldir import load_model_dir
+from fretlab.onsets import backtrack, detect_onset_frames, frame_rms, onset_strength
 from fretlab.params import Predict
 
 Mode = Literal["auto", "note", "timeline"]
@@ -69,17 +69,14 @@ def predict_settings(base: Predict, overrides: dict[str, Any] | None = None) -> 
 
 
 def detect_onsets(wave: np.ndarray, sr: int, settings: Predict) -> tuple[np.ndarray, np.ndarray]:
-    """Note onsets (seconds) found by librosa's spectral-flux detector, and each one's onset strength."""
+    """Note onsets (seconds) found by spectral flux, and each one's onset strength."""
     hop = settings.onset_hop_length
-    envelope = librosa.onset.onset_strength(y=wave, sr=sr, hop_length=hop)
-    frames = librosa.onset.onset_detect(
-        onset_envelope=envelope, sr=sr, hop_length=hop, units="frames", backtrack=False,
-        delta=settings.onset_delta, wait=round(settings.onset_wait_sec * sr / hop),
-    )
+    envelope = onset_strength(wave, sr, hop)
+    frames = detect_onset_frames(envelope, sr, hop, settings.onset_delta, round(settings.onset_wait_sec * sr / hop))
     strength = envelope[frames] if len(frames) else np.zeros(0)
     if settings.onset_backtrack and len(frames):
-        frames = librosa.onset.onset_backtrack(frames, envelope)
-    return librosa.frames_to_time(frames, sr=sr, hop_length=hop), strength
+        frames = backtrack(frames, envelope)
+    return frames * hop / sr, strength
 
 
 def event_offsets(wave: np.ndarray, sr: int, onsets: np.ndarray, settings: Predict) -> np.ndarray:
@@ -87,18 +84,18 @@ def event_offsets(wave: np.ndarray, sr: int, onsets: np.ndarray, settings: Predi
     if len(onsets) == 0:
         return np.zeros(0)
     hop = settings.onset_hop_length
-    rms = librosa.feature.rms(y=wave, frame_length=2 * hop, hop_length=hop)[0]
+    rms = frame_rms(wave, 2 * hop, hop)
     ends = [*onsets[1:], len(wave) / sr]
     out = []
     for onset, end in zip(onsets, ends, strict=True):
-        first, last = (int(f) for f in librosa.time_to_frames([onset, end], sr=sr, hop_length=hop))
+        first, last = (int(t * sr) // hop for t in (onset, end))  # librosa.time_to_frames
         segment = rms[first:last]
         offset = end
         if segment.size:
             peak = int(np.argmax(segment))
             quiet = np.flatnonzero(segment[peak:] < segment[peak] * 10 ** (-settings.offset_db / 20))
             if quiet.size:
-                offset = min(end, float(librosa.frames_to_time(first + peak + quiet[0], sr=sr, hop_length=hop)))
+                offset = min(end, (first + peak + quiet[0]) * hop / sr)
         out.append(max(offset, onset))
     return np.asarray(out, dtype=float)
 

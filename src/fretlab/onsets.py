@@ -1,0 +1,89 @@
+"""Note onsets and offsets for ``fretlab predict``: librosa's spectral-flux detector, without librosa.
+
+The algorithms are librosa's defaults (``onset.onset_strength``, ``onset.onset_detect`` with
+``util.peak_pick``, ``onset.onset_backtrack``, ``feature.rms``), written on torch's STFT and
+NumPy. Importing ``librosa.onset`` pulls in scipy.signal and numba and costs about 3 s per
+``fretlab predict`` call, more than the whole rest of the prediction; tests/test_onsets.py holds
+these functions to librosa's results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+
+from fretlab.features import AMIN, TOP_DB, mel_filterbank
+
+ONSET_N_FFT = 2048  # librosa.onset.onset_strength defaults
+ONSET_N_MELS = 128
+
+
+@torch.inference_mode()
+def onset_strength(wave: np.ndarray, sr: int, hop_length: int) -> np.ndarray:
+    """Spectral flux of the log-mel spectrogram, one value per ``hop_length`` frame (librosa's default)."""
+    x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
+    spec = torch.stft(x, ONSET_N_FFT, hop_length, window=torch.hann_window(ONSET_N_FFT), center=True,
+                      pad_mode="constant", return_complex=True)
+    mel = torch.from_numpy(mel_filterbank(sr, ONSET_N_FFT, ONSET_N_MELS, 0.0, sr / 2)) @ spec.abs().square()
+    db = 10.0 * torch.log10(mel.clamp_min(AMIN))
+    db = torch.maximum(db, db.max() - TOP_DB)
+    flux = (db[:, 1:] - db[:, :-1]).clamp_min(0.0).mean(dim=0).numpy()
+    pad = 1 + ONSET_N_FFT // (2 * hop_length)  # lag 1, plus the centred frames' half-window shift
+    return np.concatenate([np.zeros(pad, dtype=flux.dtype), flux])[: db.shape[1]]
+
+
+def _window_reduce(x: np.ndarray, before: int, after: int, reduce: str) -> np.ndarray:
+    """``reduce`` (max or mean) of ``x[max(0, n - before) : n + after]`` for every n, truncated at the edges."""
+    n = len(x)
+    if reduce == "max":
+        padded = np.concatenate([np.full(before, -np.inf), x, np.full(after - 1, -np.inf)])
+        return sliding_window_view(padded, before + after).max(axis=1)
+    csum = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
+    lo = np.maximum(np.arange(n) - before, 0)
+    hi = np.minimum(np.arange(n) + after, n)
+    return (csum[hi] - csum[lo]) / (hi - lo)
+
+
+def peak_pick(x: np.ndarray, pre_max: int, post_max: int, pre_avg: int, post_avg: int, delta: float,
+              wait: int) -> np.ndarray:
+    """Frames that are the local maximum and ``delta`` above the local mean, ``wait`` frames apart.
+
+    Same rule as ``librosa.util.peak_pick``; the windows are computed for all frames at once and
+    only the ``wait`` rule, which depends on the previous accepted peak, walks the candidates.
+    """
+    local_max = _window_reduce(x, pre_max, post_max, "max")
+    local_avg = _window_reduce(x, pre_avg, post_avg, "mean")
+    candidates = np.flatnonzero((x == local_max) & (x >= local_avg + delta))
+    peaks, next_allowed = [], 0
+    for frame in candidates:
+        if frame >= next_allowed:
+            peaks.append(frame)
+            next_allowed = frame + wait + 1
+    return np.asarray(peaks, dtype=int)
+
+
+def detect_onset_frames(envelope: np.ndarray, sr: int, hop_length: int, delta: float, wait: int) -> np.ndarray:
+    """Onset frames of an onset-strength envelope, with ``librosa.onset.onset_detect``'s default windows."""
+    env = envelope - envelope.min() if len(envelope) else envelope
+    env = env / (env.max() + np.finfo(env.dtype).tiny) if len(env) else env
+    if not env.any() or not np.all(np.isfinite(env)):
+        return np.zeros(0, dtype=int)
+    frames_of = lambda sec: int(np.ceil(sec * sr // hop_length))  # noqa: E731 - librosa's rounding
+    return peak_pick(env, pre_max=frames_of(0.03), post_max=frames_of(0.0) + 1, pre_avg=frames_of(0.10),
+                     post_avg=frames_of(0.10) + 1, delta=delta, wait=wait)
+
+
+def backtrack(frames: np.ndarray, energy: np.ndarray) -> np.ndarray:
+    """Move each onset back to the nearest preceding local minimum of ``energy`` (librosa's rule)."""
+    minima = np.flatnonzero((energy[1:-1] <= energy[:-2]) & (energy[1:-1] < energy[2:])) + 1
+    minima = np.concatenate([[0], minima])
+    return minima[np.clip(np.searchsorted(minima, frames, side="right") - 1, 0, None)]
+
+
+def frame_rms(wave: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    """RMS of centred, zero-padded frames (``librosa.feature.rms(center=True, pad_mode="constant")``)."""
+    half = frame_length // 2
+    padded = np.pad(np.asarray(wave, dtype=np.float32), (half, half))
+    frames = sliding_window_view(padded, frame_length)[::hop_length]
+    return np.sqrt(np.mean(np.abs(frames) ** 2, axis=1, dtype=np.float32))
