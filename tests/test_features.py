@@ -50,3 +50,29 @@ def test_delta_of_a_linear_ramp_is_its_slope():
 def test_features_depend_on_the_peak_normalized_window_only(tone):
     extractor = FeatureExtractor(Featurize())
     np.testing.assert_array_equal(extract(extractor, tone[None]), extract(extractor, tone[None].copy()))
+
+
+@pytest.mark.parametrize(("n_fft", "hop", "n_samples"), [(1024, 256, 22050), (2048, 512, 44100), (512, 160, 16000),
+                                                        (1024, 300, 5000)])
+def test_power_spectrogram_is_torch_stft_bit_for_bit(n_fft, hop, n_samples):
+    cfg = Featurize(n_fft=n_fft, hop_length=hop, sample_rate=n_samples, target_duration=1.0, fmax=None)
+    wave = torch.from_numpy(np.random.default_rng(n_fft).standard_normal((3, n_samples)).astype(np.float32))
+    spec = torch.stft(wave, n_fft, hop, window=torch.hann_window(n_fft), center=True, pad_mode="constant",
+                      return_complex=True)
+    with torch.inference_mode():
+        ours = FeatureExtractor(cfg).power_spectrogram(wave)
+    assert ours.shape == spec.shape
+    assert torch.equal(ours, torch.addcmul(spec.real.square(), spec.imag, spec.imag))
+
+
+def test_extract_does_not_depend_on_how_windows_are_batched(monkeypatch):
+    import fretlab.features as features
+
+    cfg = Featurize()
+    windows = np.random.default_rng(0).standard_normal((7, cfg.n_samples)).astype(np.float32)
+    extractor = FeatureExtractor(cfg)
+    whole = extract(extractor, windows)
+    monkeypatch.setattr(features, "SUB_BATCH_BYTES", 1)  # one window per forward call
+    assert np.array_equal(extract(extractor, windows), whole)
+    one_by_one = np.concatenate([extract(extractor, w[None]) for w in windows])
+    assert np.array_equal(one_by_one, whole)

@@ -157,3 +157,25 @@ def test_ids_keep_leading_zeros_and_text(tmp_path):
     pd.DataFrame([{c: "x" for c in REQUIRED_COLUMNS} | {"note_id": "007", "group": "0001"}]).to_csv(csv, index=False)
     back = read_metadata(csv)
     assert back.loc[0, "note_id"] == "007" and back.loc[0, "group"] == "0001"
+
+
+def test_cached_resolver_agrees_with_a_full_resolve_on_every_kind_of_path(tmp_path):
+    from fretlab.metadata import AudioRoot
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "a" / "b").mkdir(parents=True)
+    outside.mkdir()
+    for f in (root / "top.wav", root / "a" / "x.wav", root / "a" / "b" / "y.wav", outside / "o.wav"):
+        f.write_bytes(b"")
+    (root / "in_link").symlink_to(root / "a")  # a directory symlink that stays inside
+    (root / "out_link").symlink_to(outside)  # one that leaves
+    (root / "a" / "file_out.wav").symlink_to(outside / "o.wav")  # a file symlink that leaves
+    (root / "a" / "file_in.wav").symlink_to(root / "top.wav")
+    paths = ["top.wav", "./top.wav", "a/x.wav", "a/b/y.wav", "a/b/../x.wav", "a/../top.wav", "../outside/o.wav",
+             "a/../../outside/o.wav", "in_link/x.wav", "in_link/b/y.wav", "out_link/o.wav", "a/file_out.wav",
+             "a/file_in.wav", str(outside / "o.wav"), str(root / "top.wav"), "a/..", "missing/z.wav", "a//x.wav"]
+    resolver = AudioRoot(root)
+    for path in paths * 2:  # the second pass answers from the directory cache
+        full = (root / path).resolve()
+        expected = full if full.is_relative_to(root.resolve()) else None
+        assert resolver.resolve(path) == expected, path

@@ -72,21 +72,59 @@ def load_audio(
     unreadable, empty or non-finite audio.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: audio file not found")
-    try:
-        raw = os.fsencode(path)  # bytes: file names that are not valid UTF-8 work too
-        if start_sec or duration_sec is not None:
-            native = sf.info(raw).samplerate
-            frames = -1 if duration_sec is None else max(0, round(duration_sec * native))
-            wave, sr = sf.read(raw, frames=frames, start=round(start_sec * native), dtype="float32", always_2d=True)
-        else:
-            wave, sr = sf.read(raw, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(f"{path}: cannot decode audio ({exc}); re-export it as WAV or FLAC") from None
+    with _open(path) as f:
+        native = f.samplerate
+        frames = -1 if duration_sec is None else max(0, round(duration_sec * native))
+        if start_sec:
+            f.seek(min(round(start_sec * native), f.frames))
+        wave = _read(f, path, frames)
     if wave.shape[0] == 0:
         raise AudioError(f"{path}: file holds no samples" + (f" from {start_sec:.3f} s" if start_sec else ""))
     _check_complete(path)
+    return _finish(wave, native, path, sample_rate)
+
+
+def load_audio_up_to(
+    path: str | Path, sample_rate: int, max_sec: float
+) -> tuple[tuple[np.ndarray, int] | None, float]:
+    """``(load_audio(path, sample_rate), duration)`` for a file of at most ``max_sec``, else ``(None, duration)``.
+
+    The file is opened once, its header giving the length, so the caller can stream a long file
+    window by window instead (featurize does) without probing it separately first.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        duration = f.frames / f.samplerate if f.samplerate > 0 else 0.0
+        if f.frames <= 0 or f.samplerate <= 0:
+            raise AudioError(f"{path}: file holds no samples")
+        wave = _read(f, path, -1) if duration <= max_sec else None
+    _check_complete(path)
+    if wave is None:
+        return None, duration
+    if wave.shape[0] == 0:
+        raise AudioError(f"{path}: file holds no samples")
+    loaded = _finish(wave, f.samplerate, path, sample_rate)
+    return loaded, len(loaded[0]) / loaded[1]
+
+
+def _open(path: Path) -> sf.SoundFile:
+    if not path.is_file():
+        raise AudioError(f"{path}: audio file not found")
+    try:
+        return sf.SoundFile(os.fsencode(path))  # bytes: file names that are not valid UTF-8 work too
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(f"{path}: cannot decode audio ({exc}); re-export it as WAV or FLAC") from None
+
+
+def _read(f: sf.SoundFile, path: Path, frames: int) -> np.ndarray:
+    try:
+        return f.read(frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(f"{path}: cannot decode audio ({exc}); re-export it as WAV or FLAC") from None
+
+
+def _finish(wave: np.ndarray, sr: int, path: Path, sample_rate: int | None) -> tuple[np.ndarray, int]:
+    """Mix down to mono, refuse non-finite samples, resample."""
     wave = wave.mean(axis=1) if wave.shape[1] > 1 else wave[:, 0]
     if not np.isfinite(wave).all():
         raise AudioError(f"{path}: holds NaN or infinite samples; repair or drop the file")

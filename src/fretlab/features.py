@@ -82,12 +82,20 @@ class FeatureExtractor(nn.Module):
         peak = db.amax(dim=tuple(range(1, db.ndim)), keepdim=True)
         return torch.maximum(db, peak - TOP_DB)
 
+    def power_spectrogram(self, wave: torch.Tensor) -> torch.Tensor:
+        """``|STFT|^2`` ``(B, 1 + n_fft // 2, frames)``: centred, zero-padded frames and a Hann window.
+
+        Equal, bit for bit, to ``torch.stft(..., center=True, pad_mode="constant")`` (tested), but
+        about four times faster on the CPU: framing with ``unfold`` and one contiguous ``rfft`` avoids
+        the strided path torch.stft takes.
+        """
+        n_fft, hop = self.cfg.n_fft, self.cfg.hop_length
+        frames = nn.functional.pad(wave, (n_fft // 2, n_fft // 2)).unfold(-1, n_fft, hop) * self.window
+        spec = torch.fft.rfft(frames).transpose(-1, -2)
+        return torch.addcmul(spec.real.square(), spec.imag, spec.imag)  # |X|^2 in two passes, not three
+
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(
-            wave, self.cfg.n_fft, self.cfg.hop_length, window=self.window, center=True,
-            pad_mode="constant", return_complex=True,
-        )
-        power = torch.addcmul(spec.real.square(), spec.imag, spec.imag)  # |X|^2 in two passes, not three
+        power = self.power_spectrogram(wave)
         logmel = self._to_db(self.mel_basis @ power)
         channels = [logmel]
         if self.cfg.deltas:
@@ -98,7 +106,23 @@ class FeatureExtractor(nn.Module):
         return torch.stack(channels, dim=1)
 
 
+SUB_BATCH_BYTES = 1 << 20  # complex spectrum per forward call; see extract()
+
+
 @torch.inference_mode()
 def extract(extractor: FeatureExtractor, windows: np.ndarray) -> np.ndarray:
-    """Features for a batch of prepared windows, as a float32 NumPy array."""
-    return extractor(torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))).numpy()
+    """Features for a batch of prepared windows, as a float32 NumPy array ``(B, channels, n_mels, frames)``.
+
+    The windows go through the extractor a few at a time, so that each call's STFT buffers (about
+    ``SUB_BATCH_BYTES``) stay below the malloc mmap threshold that featurize pins and are reused from
+    the heap; whole-batch buffers were mapped and page-faulted afresh on every call, which cost
+    about a third of featurize's CPU. Every example is computed on its own (per-example dB peak),
+    so the result does not depend on the batching.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
+    cfg = extractor.cfg
+    out = np.empty((len(x), cfg.n_channels, cfg.n_mels, cfg.n_frames), dtype=np.float32)
+    step = max(1, SUB_BATCH_BYTES // ((cfg.n_fft // 2 + 1) * cfg.n_frames * 8))
+    for start in range(0, len(x), step):
+        out[start : start + step] = extractor(x[start : start + step]).cpu().numpy()
+    return out

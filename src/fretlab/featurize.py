@@ -25,10 +25,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from fretlab.audio import AudioError, audio_duration, event_window, load_audio, peak_normalize, read_window
+from fretlab.audio import AudioError, event_window, load_audio_up_to, peak_normalize, read_window
 from fretlab.features import FeatureExtractor, extract
 from fretlab.io import NpyRowWriter, atomic_dir, atomic_path, write_csv, write_json
-from fretlab.metadata import resolve_audio
+from fretlab.metadata import AudioRoot
 from fretlab.params import Featurize
 
 _EXTRACTOR: FeatureExtractor | None = None
@@ -78,14 +78,11 @@ def _process_chunk(tasks: list[FileTask]) -> ChunkResult:
         try:
             if task.error:
                 raise AudioError(task.error)
-            duration = audio_duration(task.path)
             # a long file is decoded one window at a time, so its length never sets the memory peak
-            loaded = load_audio(task.path, cfg.sample_rate) if duration <= cfg.stream_above_sec else None
+            loaded, duration = load_audio_up_to(task.path, cfg.sample_rate, cfg.stream_above_sec)
         except AudioError as exc:
             out.skipped += [{"note_id": n, "audio_path": task.path, "reason": str(exc)} for n in task.note_ids]
             continue
-        if loaded is not None:
-            duration = len(loaded[0]) / loaded[1]
         given = task.given or [0.0 if o is None else o for o in task.onsets]
         for pos, note_id, onset, claimed in zip(task.positions, task.note_ids, task.onsets, given, strict=True):
             if claimed >= duration:
@@ -159,11 +156,12 @@ def file_tasks(
     note_ids = df["note_id"].to_numpy()[order].tolist()
     onsets = df["onset_sec"].astype(float).to_numpy()[order].tolist()
     starts = [i for i in range(len(paths)) if i == 0 or paths[i] != paths[i - 1]]
+    audio_root = AudioRoot(root)
     for begin, end in zip(starts, [*starts[1:], len(paths)], strict=True):
         path = paths[begin]
         snippet = snippets and end - begin == 1
         error = None
-        if resolve_audio(root, path) is None:
+        if audio_root.resolve(path) is None:
             error = f"{root / path}: audio_path escapes the audio root {root}; keep audio files inside data.root"
         step = max_events or end - begin
         for start in range(begin, end, step):
@@ -256,13 +254,15 @@ def expand_clip_windows(meta: pd.DataFrame, cfg: Featurize) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*meta.columns, "clip_id"])
 
 
-def return_large_buffers_to_os(threshold: int = 1 << 20) -> None:
+def return_large_buffers_to_os(threshold: int = 4 << 20) -> None:
     """Pin glibc's mmap threshold so freed buffers above ``threshold`` bytes go straight back to the OS.
 
-    By default glibc raises the threshold after each large free, so the per-chunk STFT buffers (tens of
-    MB) end up recycled inside a fragmenting heap and resident memory creeps up over a long run
-    (measured, one worker: 320 -> 378 MiB from 1k to 6k events; pinned: 193 -> 200 MiB, see
-    docs/reliability.md). A no-op where libc has no ``mallopt``.
+    By default glibc raises the threshold after each large free, so the per-chunk window and feature
+    arrays (several MB) end up recycled inside a fragmenting heap and resident memory creeps up over
+    a long run (measured, one worker: 320 -> 378 MiB from 1k to 6k events; pinned: 193 -> 200 MiB,
+    see docs/reliability.md). 4 MiB keeps the front end's per-call STFT buffers (about
+    :data:`fretlab.features.SUB_BATCH_BYTES`) in the heap, where they are reused instead of mapped and
+    page-faulted afresh on every call. A no-op where libc has no ``mallopt``.
     """
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -41,10 +41,36 @@ def read_metadata(path: str | Path) -> pd.DataFrame:
         raise MetadataError(f"{path}: cannot parse CSV ({exc})") from None
 
 
+class AudioRoot:
+    """Resolves audio paths against ``root``, refusing any that escape it (``..``, absolute paths, symlinks).
+
+    Each directory is resolved once and cached; a file then costs one ``lstat`` (to catch a symlinked
+    file) instead of a full ``Path.resolve()`` per row, which had cost featurize about a tenth of its time.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.real = self.root.resolve()
+        self._dirs: dict[str, Path] = {}
+
+    def resolve(self, audio_path: str) -> Path | None:
+        """The audio file's real path, or None when it (or a symlink on the way) escapes the root."""
+        head, _, name = str(audio_path).rpartition("/")
+        if name in ("", ".", "..") or Path(audio_path).is_absolute():
+            real = (self.root / audio_path).resolve()
+        else:
+            folder = self._dirs.get(head)
+            if folder is None:
+                folder = self._dirs[head] = (self.root / head).resolve()
+            real = folder / name
+            if real.is_symlink():
+                real = real.resolve()
+        return real if real.is_relative_to(self.real) else None
+
+
 def resolve_audio(root: Path, audio_path: str) -> Path | None:
     """The audio file's real path, or None when it (or a symlink on the way) escapes ``root``."""
-    real = (root / audio_path).resolve()
-    return real if real.is_relative_to(root.resolve()) else None
+    return AudioRoot(root).resolve(audio_path)
 
 
 def validate_metadata(
@@ -93,7 +119,8 @@ def validate_metadata(
         raise MetadataError(f"{source}: offset_sec before onset_sec on line(s) {_lines(bad)}; swap or fix the times")
 
     if check_files:
-        resolved = df["audio_path"].map(lambda p: resolve_audio(root, p))
+        audio_root = AudioRoot(root)
+        resolved = df["audio_path"].map(audio_root.resolve)
         bad = df.index[resolved.isna()]
         if len(bad):
             raise MetadataError(
