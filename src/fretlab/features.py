@@ -63,6 +63,18 @@ def delta(x: torch.Tensor, width: int = 9) -> torch.Tensor:
     return nn.functional.conv1d(padded, kernel).view_as(x)
 
 
+def power_spectrogram(wave: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor) -> torch.Tensor:
+    """``|STFT|^2`` ``(..., 1 + n_fft // 2, frames)``: centred, zero-padded frames, windowed.
+
+    Equal, bit for bit, to ``torch.stft(..., center=True, pad_mode="constant")`` (tested), but
+    several times faster on the CPU: framing with ``unfold`` and one contiguous ``rfft`` avoids
+    the strided path torch.stft takes.
+    """
+    frames = nn.functional.pad(wave, (n_fft // 2, n_fft // 2)).unfold(-1, n_fft, hop_length) * window
+    spec = torch.fft.rfft(frames).transpose(-1, -2)
+    return torch.addcmul(spec.real.square(), spec.imag, spec.imag)  # |X|^2 in two passes, not three
+
+
 class FeatureExtractor(nn.Module):
     """Waveform batch ``(B, samples)`` → features ``(B, channels, n_mels, frames)``.
 
@@ -83,16 +95,8 @@ class FeatureExtractor(nn.Module):
         return torch.maximum(db, peak - TOP_DB)
 
     def power_spectrogram(self, wave: torch.Tensor) -> torch.Tensor:
-        """``|STFT|^2`` ``(B, 1 + n_fft // 2, frames)``: centred, zero-padded frames and a Hann window.
-
-        Equal, bit for bit, to ``torch.stft(..., center=True, pad_mode="constant")`` (tested), but
-        about four times faster on the CPU: framing with ``unfold`` and one contiguous ``rfft`` avoids
-        the strided path torch.stft takes.
-        """
-        n_fft, hop = self.cfg.n_fft, self.cfg.hop_length
-        frames = nn.functional.pad(wave, (n_fft // 2, n_fft // 2)).unfold(-1, n_fft, hop) * self.window
-        spec = torch.fft.rfft(frames).transpose(-1, -2)
-        return torch.addcmul(spec.real.square(), spec.imag, spec.imag)  # |X|^2 in two passes, not three
+        """``|STFT|^2`` of ``wave`` with this extractor's FFT size, hop and Hann window."""
+        return power_spectrogram(wave, self.cfg.n_fft, self.cfg.hop_length, self.window)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         power = self.power_spectrogram(wave)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from fretlab.features import AMIN, TOP_DB, mel_filterbank
+from fretlab.features import AMIN, TOP_DB, mel_filterbank, power_spectrogram
 
 ONSET_N_FFT = 2048  # librosa.onset.onset_strength defaults
 ONSET_N_MELS = 128
@@ -23,9 +23,8 @@ ONSET_N_MELS = 128
 def onset_strength(wave: np.ndarray, sr: int, hop_length: int) -> np.ndarray:
     """Spectral flux of the log-mel spectrogram, one value per ``hop_length`` frame (librosa's default)."""
     x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
-    spec = torch.stft(x, ONSET_N_FFT, hop_length, window=torch.hann_window(ONSET_N_FFT), center=True,
-                      pad_mode="constant", return_complex=True)
-    mel = torch.from_numpy(mel_filterbank(sr, ONSET_N_FFT, ONSET_N_MELS, 0.0, sr / 2)) @ spec.abs().square()
+    power = power_spectrogram(x, ONSET_N_FFT, hop_length, torch.hann_window(ONSET_N_FFT))
+    mel = torch.from_numpy(mel_filterbank(sr, ONSET_N_FFT, ONSET_N_MELS, 0.0, sr / 2)) @ power
     db = 10.0 * torch.log10(mel.clamp_min(AMIN))
     db = torch.maximum(db, db.max() - TOP_DB)
     flux = (db[:, 1:] - db[:, :-1]).clamp_min(0.0).mean(dim=0).numpy()
