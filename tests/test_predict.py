@@ -256,3 +256,19 @@ def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, model_dir, note_wave, cap
     sf.write(tmp_path / "note.wav", note_wave, 44100)
     assert main(["predict", str(tmp_path / "note.wav"), "--model-dir", str(model_dir), "--device", "cuda"]) == 2
     assert "--device is 'cuda' but no CUDA device is available" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["note", "timeline"])
+def test_csv_output_is_what_pandas_would_write(tmp_path, mode):
+    """write_result uses the csv module (no pandas import per call); the file must match pandas' CSV."""
+    from fretlab.predict import write_result
+
+    probs = {"a": 0.25, "b": 0.75}
+    result = {"mode": mode, "classes": ["a", "b"], "file": 'take, "one".wav', "label": "b", "confidence": 0.75,
+              "probabilities": probs,
+              "events": [{"onset_sec": 0.5, "offset_sec": 1.25, "label": "a", "confidence": 0.6000001,
+                          "probabilities": probs}, {"onset_sec": 2.0, "offset_sec": 2.1, "label": "b",
+                                                    "confidence": 0.9, "probabilities": probs}]}
+    write_result(result, tmp_path / "out.csv")
+    result_table(result).to_csv(tmp_path / "pandas.csv", index=False)
+    assert (tmp_path / "out.csv").read_text() == (tmp_path / "pandas.csv").read_text()

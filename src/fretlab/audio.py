@@ -9,6 +9,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from fretlab.params import Featurize
+
 
 class AudioError(ValueError):
     """Audio that cannot be read or used, with the file named in the message."""
@@ -193,3 +195,16 @@ def peak_normalize(wave: np.ndarray, eps: float = 1e-8) -> np.ndarray:
     if peak < eps:
         return np.zeros_like(wave, dtype=np.float32)
     return (wave / peak).astype(np.float32, copy=False)
+
+
+def prepare_windows(wave: np.ndarray, sr: int, onsets: list[float | None], cfg: Featurize) -> np.ndarray:
+    """Windows of ``cfg.target_duration`` for each onset, peak-normalized, shape ``(events, samples)``."""
+    return np.stack([peak_normalize(event_window(wave, sr, cfg.n_samples, onset)) for onset in onsets])
+
+
+def clip_window_onsets(onset: float, offset: float, cfg: Featurize) -> list[float]:
+    """Window starts covering a clip: every ``window_hop`` s while a whole window fits (at least one)."""
+    assert cfg.window_hop is not None
+    spare = offset - onset - cfg.target_duration
+    n = 1 + int(np.floor(spare / cfg.window_hop + 1e-9)) if spare > 0 else 1
+    return [onset + i * cfg.window_hop for i in range(n)]

@@ -25,7 +25,14 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from fretlab.audio import AudioError, event_window, load_audio_up_to, peak_normalize, read_window
+from fretlab.audio import (
+    AudioError,
+    clip_window_onsets,
+    load_audio_up_to,
+    peak_normalize,
+    prepare_windows,
+    read_window,
+)
 from fretlab.features import FeatureExtractor, extract
 from fretlab.io import NpyRowWriter, atomic_dir, atomic_path, write_csv, write_json
 from fretlab.metadata import AudioRoot
@@ -62,11 +69,6 @@ def _init_worker(extractor: FeatureExtractor) -> None:
     global _EXTRACTOR
     torch.set_num_threads(1)
     _EXTRACTOR = extractor
-
-
-def prepare_windows(wave: np.ndarray, sr: int, onsets: list[float | None], cfg: Featurize) -> np.ndarray:
-    """Windows of ``cfg.target_duration`` for each onset, peak-normalized, shape ``(events, samples)``."""
-    return np.stack([peak_normalize(event_window(wave, sr, cfg.n_samples, onset)) for onset in onsets])
 
 
 def _process_chunk(tasks: list[FileTask]) -> ChunkResult:
@@ -231,14 +233,6 @@ def _compact(arr: NpyRowWriter, kept: np.ndarray) -> None:
         for row, pos in enumerate(np.flatnonzero(kept)):
             dense.write(row, arr.read(int(pos)))
     os.replace(dense_path, arr.path)
-
-
-def clip_window_onsets(onset: float, offset: float, cfg: Featurize) -> list[float]:
-    """Window starts covering a clip: every ``window_hop`` s while a whole window fits (at least one)."""
-    assert cfg.window_hop is not None
-    spare = offset - onset - cfg.target_duration
-    n = 1 + int(np.floor(spare / cfg.window_hop + 1e-9)) if spare > 0 else 1
-    return [onset + i * cfg.window_hop for i in range(n)]
 
 
 def expand_clip_windows(meta: pd.DataFrame, cfg: Featurize) -> pd.DataFrame:
