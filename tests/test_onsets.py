@@ -133,3 +133,14 @@ def test_predict_imports_neither_librosa_nor_pandas():
     code = "import sys, fretlab.predict, fretlab.cli; print(sorted({'librosa', 'pandas'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("n_samples", [5000, 256 * 1024 * 2 - 1, 256 * 1024 * 2, 256 * 1024 * 2 + 300])
+def test_onset_strength_does_not_depend_on_the_block_size(monkeypatch, n_samples):
+    import fretlab.onsets as onsets
+
+    wave = np.random.default_rng(n_samples).standard_normal(n_samples).astype(np.float32)
+    blocked = onset_strength(wave, 22050, 256)
+    assert blocked.shape == (1 + n_samples // 256,)
+    monkeypatch.setattr(onsets, "ONSET_BLOCK_FRAMES", 10**9)  # one block: the whole take
+    np.testing.assert_array_equal(onset_strength(wave, 22050, 256), blocked)

@@ -70,8 +70,12 @@ def power_spectrogram(wave: torch.Tensor, n_fft: int, hop_length: int, window: t
     several times faster on the CPU: framing with ``unfold`` and one contiguous ``rfft`` avoids
     the strided path torch.stft takes.
     """
-    frames = nn.functional.pad(wave, (n_fft // 2, n_fft // 2)).unfold(-1, n_fft, hop_length) * window
-    spec = torch.fft.rfft(frames).transpose(-1, -2)
+    return framed_power(nn.functional.pad(wave, (n_fft // 2, n_fft // 2)), n_fft, hop_length, window)
+
+
+def framed_power(padded: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor) -> torch.Tensor:
+    """``|rfft(frame * window)|^2`` of every full ``n_fft`` frame of ``padded``, ``(..., bins, frames)``."""
+    spec = torch.fft.rfft(padded.unfold(-1, n_fft, hop_length) * window).transpose(-1, -2)
     return torch.addcmul(spec.real.square(), spec.imag, spec.imag)  # |X|^2 in two passes, not three
 
 

@@ -6,6 +6,7 @@ reported with the file, the CSV line numbers and the fix.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -51,21 +52,22 @@ class AudioRoot:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.real = self.root.resolve()
-        self._dirs: dict[str, Path] = {}
+        self._inside = os.path.join(str(self.real), "")  # "<real root>/": a prefix only paths inside it have
+        self._dirs: dict[str, str] = {}
 
     def resolve(self, audio_path: str) -> Path | None:
         """The audio file's real path, or None when it (or a symlink on the way) escapes the root."""
         head, _, name = str(audio_path).rpartition("/")
-        if name in ("", ".", "..") or Path(audio_path).is_absolute():
-            real = (self.root / audio_path).resolve()
+        if name in ("", ".", "..") or os.path.isabs(audio_path):
+            real = os.path.realpath(os.path.join(self.root, audio_path))
         else:
             folder = self._dirs.get(head)
             if folder is None:
-                folder = self._dirs[head] = (self.root / head).resolve()
-            real = folder / name
-            if real.is_symlink():
-                real = real.resolve()
-        return real if real.is_relative_to(self.real) else None
+                folder = self._dirs[head] = os.path.realpath(os.path.join(self.root, head))
+            real = os.path.join(folder, name)
+            if os.path.islink(real):
+                real = os.path.realpath(real)
+        return Path(real) if real.startswith(self._inside) or real == str(self.real) else None
 
 
 def resolve_audio(root: Path, audio_path: str) -> Path | None:

@@ -13,18 +13,31 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from fretlab.features import AMIN, TOP_DB, mel_filterbank, power_spectrogram
+from fretlab.features import AMIN, TOP_DB, framed_power, mel_filterbank
 
 ONSET_N_FFT = 2048  # librosa.onset.onset_strength defaults
 ONSET_N_MELS = 128
 
 
+ONSET_BLOCK_FRAMES = 1024  # STFT frames per block: ~8 MB of frames instead of ~300 MB for a 3-min take
+
+
 @torch.inference_mode()
 def onset_strength(wave: np.ndarray, sr: int, hop_length: int) -> np.ndarray:
-    """Spectral flux of the log-mel spectrogram, one value per ``hop_length`` frame (librosa's default)."""
+    """Spectral flux of the log-mel spectrogram, one value per ``hop_length`` frame (librosa's default).
+
+    The mel spectrogram is built ``ONSET_BLOCK_FRAMES`` frames at a time (each frame is computed
+    on its own, so the result is the same), keeping the STFT buffers small and reused.
+    """
     x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
-    power = power_spectrogram(x, ONSET_N_FFT, hop_length, torch.hann_window(ONSET_N_FFT))
-    mel = torch.from_numpy(mel_filterbank(sr, ONSET_N_FFT, ONSET_N_MELS, 0.0, sr / 2)) @ power
+    padded = torch.nn.functional.pad(x, (ONSET_N_FFT // 2, ONSET_N_FFT // 2))  # centred frames, as torch.stft
+    window = torch.hann_window(ONSET_N_FFT)
+    mel_basis = torch.from_numpy(mel_filterbank(sr, ONSET_N_FFT, ONSET_N_MELS, 0.0, sr / 2))
+    span = (ONSET_BLOCK_FRAMES - 1) * hop_length + ONSET_N_FFT  # samples of one block's frames
+    blocks = []
+    for start in range(0, len(x) // hop_length * hop_length + 1, ONSET_BLOCK_FRAMES * hop_length):
+        blocks.append(mel_basis @ framed_power(padded[start : start + span], ONSET_N_FFT, hop_length, window))
+    mel = torch.cat(blocks, dim=-1)
     db = 10.0 * torch.log10(mel.clamp_min(AMIN))
     db = torch.maximum(db, db.max() - TOP_DB)
     flux = (db[:, 1:] - db[:, :-1]).clamp_min(0.0).mean(dim=0).numpy()
