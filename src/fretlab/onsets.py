@@ -81,9 +81,11 @@ def detect_onset_frames(envelope: np.ndarray, sr: int, hop_length: int, delta: f
     env = env / (env.max() + np.finfo(env.dtype).tiny) if len(env) else env
     if not env.any() or not np.all(np.isfinite(env)):
         return np.zeros(0, dtype=int)
-    frames_of = lambda sec: int(np.ceil(sec * sr // hop_length))  # noqa: E731 - librosa's rounding
-    return peak_pick(env, pre_max=frames_of(0.03), post_max=frames_of(0.0) + 1, pre_avg=frames_of(0.10),
-                     post_avg=frames_of(0.10) + 1, delta=delta, wait=wait)
+    def frames(sec: float) -> int:  # librosa's rounding: floor-divide, then ceil
+        return int(np.ceil(sec * sr // hop_length))
+
+    return peak_pick(env, pre_max=frames(0.03), post_max=frames(0.0) + 1, pre_avg=frames(0.10),
+                     post_avg=frames(0.10) + 1, delta=delta, wait=wait)
 
 
 def backtrack(frames: np.ndarray, energy: np.ndarray) -> np.ndarray:
