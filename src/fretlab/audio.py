@@ -49,21 +49,6 @@ def _check_complete(path: Path) -> None:
         )
 
 
-def audio_duration(path: str | Path) -> float:
-    """Length of an audio file in seconds, from its header (nothing is decoded)."""
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: audio file not found")
-    try:
-        info = sf.info(os.fsencode(path))  # bytes: names that are not valid UTF-8 work too
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(f"{path}: cannot decode audio ({exc}); re-export it as WAV or FLAC") from None
-    if info.frames <= 0 or info.samplerate <= 0:
-        raise AudioError(f"{path}: file holds no samples")
-    _check_complete(path)
-    return info.frames / info.samplerate
-
-
 def load_audio(
     path: str | Path, sample_rate: int | None = None, start_sec: float = 0.0, duration_sec: float | None = None
 ) -> tuple[np.ndarray, int]:
