@@ -81,9 +81,9 @@ def load_audio_up_to(
     """
     path = Path(path)
     with _open(path) as f:
-        duration = f.frames / f.samplerate if f.samplerate > 0 else 0.0
         if f.frames <= 0 or f.samplerate <= 0:
             raise AudioError(f"{path}: file holds no samples")
+        duration = f.frames / f.samplerate
         wave = _read(f, path, -1) if duration <= max_sec else None
     _check_complete(path)
     if wave is None:
