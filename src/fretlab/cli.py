@@ -14,7 +14,7 @@ PREDICT_HELP = """\
 Classify a recording with a trained model directory (safetensors weights + config.json).
 
 A single-note clip gives its class, confidence and the probability of every class (JSON on stdout).
-A whole take is split at the onsets librosa detects; each note is classified, giving a timeline of
+A whole take is split at its spectral-flux onsets; each note is classified, giving a timeline of
 onset, offset, label and confidence (JSON on stdout, or --output timeline.csv / timeline.json).
 Any sample rate, mono or multi-channel, WAV or FLAC (anything libsndfile reads).
 """
@@ -52,7 +52,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from fretlab.predict import Predictor, check_output_path, to_json, write_result  # torch/librosa: only here
+    from fretlab.predict import Predictor, check_output_path, to_json, write_result  # torch: only here
 
     check_output_path(args.output)
     overrides = {k: getattr(args, k) for k in ("note_max_sec", "onset_hop_length", "onset_delta", "onset_wait_sec",

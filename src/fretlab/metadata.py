@@ -70,11 +70,6 @@ class AudioRoot:
         return Path(real) if real.startswith(self._inside) or real == str(self.real) else None
 
 
-def resolve_audio(root: Path, audio_path: str) -> Path | None:
-    """The audio file's real path, or None when it (or a symlink on the way) escapes ``root``."""
-    return AudioRoot(root).resolve(audio_path)
-
-
 def validate_metadata(
     df: pd.DataFrame, classes: list[str], root: str | Path, source: str = "metadata", check_files: bool = True
 ) -> pd.DataFrame:
