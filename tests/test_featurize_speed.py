@@ -1,7 +1,9 @@
-"""The fast paths of the feature cache keep its outputs: librosa-free mel filters, threads, plain-list grouping."""
+"""The fast paths of the feature cache keep its outputs: librosa-free mel filters, worker processes, plain-list
+grouping, 16-bit PCM decoding, views instead of copies."""
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +15,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from fretlab.features import mel_filterbank
-from fretlab.featurize import featurize_all, file_tasks
+from fretlab.audio import fit_length, load_audio, peak_normalize, prepare_windows
+from fretlab.features import FeatureExtractor, mel_filterbank
+from fretlab.featurize import FeaturizeError, _consecutive_runs, featurize_all, file_tasks
 from fretlab.params import Featurize
 
 CLASSES = ["general_note", "harmonic", "dead_note"]
@@ -71,7 +74,8 @@ def small_dataset(tmp_path) -> tuple[pd.DataFrame, Path]:
     return pd.DataFrame(rows), tmp_path
 
 
-def test_thread_pool_output_equals_single_thread_and_restores_torch_threads(small_dataset, tmp_path):
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")  # 3 workers on a 2-core CI machine
+def test_worker_processes_output_equals_in_process_and_restores_torch_threads(small_dataset, tmp_path):
     meta, root = small_dataset
     cfg = Featurize(n_mels=32, batch_size=4)
     threads = torch.get_num_threads()
@@ -83,3 +87,62 @@ def test_thread_pool_output_equals_single_thread_and_restores_torch_threads(smal
         assert one.shape[0] == (meta["split"] == split).sum() and np.isfinite(one).all()
         np.testing.assert_array_equal(one, three)
         assert (tmp_path / f"one/{split}.csv").read_text() == (tmp_path / f"three/{split}.csv").read_text()
+
+    assert not multiprocessing.active_children()  # the DataLoader workers are gone
+
+
+def test_a_failing_run_leaves_no_worker_processes(small_dataset, tmp_path):
+    meta, root = small_dataset
+    (root / "f05.wav").write_bytes(b"not audio")  # a train-split file late in the run
+    with pytest.raises(FeaturizeError, match=r"f05\.wav"):
+        featurize_all(meta, root, Featurize(n_mels=32, batch_size=2), CLASSES, tmp_path / "out", workers=2)
+    assert not multiprocessing.active_children()
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("fmt", "subtype"), [("WAV", "PCM_16"), ("FLAC", "PCM_16"), ("WAV", "PCM_24"),
+                                              ("WAV", "FLOAT")])
+def test_decoding_gives_libsndfiles_float_samples(tmp_path, fmt, subtype):
+    """16-bit PCM is scaled here instead of by libsndfile (twice as fast): the samples must be the same bits."""
+    rng = np.random.default_rng(0)
+    wave = np.concatenate([[-1.0, 1.0 - 2**-15, 0.0], rng.uniform(-1, 1, 5000)]).reshape(-1, 1).repeat(2, axis=1)
+    path = tmp_path / f"x.{fmt.lower()}"
+    sf.write(path, wave, 44100, format=fmt, subtype=subtype)
+    ours, _ = load_audio(path)
+    ref = sf.read(path, dtype="float32", always_2d=True)[0].mean(axis=1)
+    assert ours.dtype == np.float32
+    np.testing.assert_array_equal(ours.view(np.uint32), ref.view(np.uint32))
+
+
+def test_feature_extractor_matches_the_textbook_mel_product():
+    """forward() multiplies frames x bins by the transposed filterbank; the result is mel_basis @ power."""
+    cfg = Featurize()
+    fe = FeatureExtractor(cfg)
+    wave = torch.from_numpy(np.random.default_rng(0).standard_normal((3, cfg.n_samples)).astype(np.float32))
+    with torch.inference_mode():
+        ref = fe._to_db(fe.mel_basis @ fe.power_spectrogram(wave))
+        np.testing.assert_allclose(fe(wave)[:, 0].numpy(), ref.numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_windows_are_views_where_possible_and_written_in_place():
+    cfg = Featurize()
+    wave = np.random.default_rng(0).standard_normal(3 * cfg.n_samples).astype(np.float32)
+    inside = fit_length(wave, cfg.n_samples, start=10)
+    assert np.shares_memory(inside, wave)  # no copy when the window lies inside the audio
+    edge = fit_length(wave, cfg.n_samples, start=len(wave) - 5)
+    assert not np.shares_memory(edge, wave) and edge[5:].max() == 0 and np.array_equal(edge[:5], wave[-5:])
+    onsets = [0.1, None, 2.9]
+    out = np.full((3, cfg.n_samples), np.nan, dtype=np.float32)
+    assert prepare_windows(wave, cfg.sample_rate, onsets, cfg, out=out) is out
+    np.testing.assert_array_equal(out, prepare_windows(wave, cfg.sample_rate, onsets, cfg))
+    assert np.array_equal(wave, np.random.default_rng(0).standard_normal(3 * cfg.n_samples).astype(np.float32))
+    peak = peak_normalize(wave)
+    np.testing.assert_array_equal(peak, (wave / np.abs(wave).max()).astype(np.float32))
+
+
+@pytest.mark.parametrize(("positions", "runs"), [
+    ([], []), ([7], [(0, 1)]), ([3, 4, 5], [(0, 3)]), ([0, 2, 3, 9, 10, 11, 4], [(0, 1), (1, 3), (3, 6), (6, 7)]),
+    ([5, 4], [(0, 1), (1, 2)]),
+])
+def test_consecutive_runs(positions, runs):
+    assert list(_consecutive_runs(positions)) == runs

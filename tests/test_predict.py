@@ -17,8 +17,7 @@ import torch
 from fretlab.audio import resample
 from fretlab.classifier import Classifier
 from fretlab.cli import default_model_dir, main
-from fretlab.features import FeatureExtractor
-from fretlab.featurize import featurize_split, make_pool
+from fretlab.featurize import featurize_splits
 from fretlab.inference import predict_logits
 from fretlab.io import read_json, write_json
 from fretlab.modeldir import save_model_dir
@@ -71,8 +70,7 @@ def _featurize_probabilities(path: Path, model_dir: Path) -> np.ndarray:
     predictor = Predictor(model_dir, "cpu")
     cfg = predictor.cfg
     df = pd.DataFrame({"note_id": ["n0"], "audio_path": [path.name], "onset_sec": [0.0], "offset_sec": [0.5]})
-    pool = make_pool(1, FeatureExtractor(cfg))
-    featurize_split(df, path.parent, cfg, path.parent / f"{path.stem}.npy", pool)
+    featurize_splits({path.stem: df}, path.parent, cfg, path.parent, workers=1)
     x = torch.from_numpy(np.load(path.parent / f"{path.stem}.npy"))
     return torch.softmax(predict_logits(predictor.model, x, 4), dim=1).numpy()[0]
 

@@ -142,9 +142,20 @@ def test_npy_row_writer_output_is_a_standard_npy(tmp_path):
             w.write(0, rows[0, :1])
         with pytest.raises(IndexError):
             w.write(5, rows[0])
+        with pytest.raises(IndexError):  # rows 4 and 5: the second does not exist
+            w.write(4, rows[:2])
     np.save(tmp_path / "ref.npy", rows)
     assert (tmp_path / "w.npy").read_bytes() == (tmp_path / "ref.npy").read_bytes()
     assert np.array_equal(np.load(tmp_path / "w.npy", mmap_mode="r"), rows)
+
+
+def test_npy_row_writer_writes_runs_of_rows_at_once(tmp_path):
+    rows = np.random.default_rng(1).standard_normal((6, 2, 3)).astype(np.float32)
+    with NpyRowWriter(tmp_path / "w.npy", rows.shape) as w:
+        w.write(1, rows[1:4])
+        w.write(0, rows[0])
+        w.write(4, rows[4:])
+    assert np.array_equal(np.load(tmp_path / "w.npy"), rows)
 
 
 def test_worker_count_does_not_change_the_features(root, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import soundfile as sf
 import soxr
 
 from fretlab.params import Featurize
+
+_PCM16_SCALE = np.float32(2.0**-15)  # libsndfile's normalization of 16-bit PCM to [-1, 1)
 
 
 class AudioError(ValueError):
@@ -105,6 +108,10 @@ def _open(path: Path) -> sf.SoundFile:
 
 def _read(f: sf.SoundFile, path: Path, frames: int) -> np.ndarray:
     try:
+        if f.subtype == "PCM_16":
+            # libsndfile's own int16 -> float conversion took half the decoding time; scaling by the exact
+            # power of two 2**-15 here gives the same float32 bits (tested) at half the cost
+            return np.multiply(f.read(frames, dtype="int16", always_2d=True), _PCM16_SCALE, dtype=np.float32)
         return f.read(frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(f"{path}: cannot decode audio ({exc}); re-export it as WAV or FLAC") from None
@@ -143,10 +150,12 @@ def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 
 
 def fit_length(wave: np.ndarray, n_samples: int, start: int = 0) -> np.ndarray:
-    """Take ``n_samples`` from ``start``, zero-padding where the audio runs out."""
-    out = np.zeros(n_samples, dtype=np.float32)
+    """Take ``n_samples`` from ``start``, zero-padding where the audio runs out (a view when none is needed)."""
     start = max(0, start)
     piece = wave[start : start + n_samples]
+    if len(piece) == n_samples and piece.dtype == np.float32:
+        return piece
+    out = np.zeros(n_samples, dtype=np.float32)
     out[: len(piece)] = piece
     return out
 
@@ -174,17 +183,28 @@ def event_window(
     return fit_length(wave, n_samples, start=round(onset_sec * sample_rate))
 
 
-def peak_normalize(wave: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-    """Scale to peak 1; silent input stays silent (no division by zero)."""
-    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+def peak_normalize(wave: np.ndarray, eps: float = 1e-8, out: np.ndarray | None = None) -> np.ndarray:
+    """Scale to peak 1 (float32, into ``out`` when given); silent input stays silent (no division by zero)."""
+    out = np.empty(wave.shape, dtype=np.float32) if out is None else out
+    peak = max(float(wave.max()), -float(wave.min())) if wave.size else 0.0  # max |x| without a temporary
     if peak < eps:
-        return np.zeros_like(wave, dtype=np.float32)
-    return (wave / peak).astype(np.float32, copy=False)
+        out[...] = 0.0
+    else:
+        np.divide(wave, peak, out=out)
+    return out
 
 
-def prepare_windows(wave: np.ndarray, sr: int, onsets: list[float | None], cfg: Featurize) -> np.ndarray:
-    """Windows of ``cfg.target_duration`` for each onset, peak-normalized, shape ``(events, samples)``."""
-    return np.stack([peak_normalize(event_window(wave, sr, cfg.n_samples, onset)) for onset in onsets])
+def prepare_windows(
+    wave: np.ndarray, sr: int, onsets: Sequence[float | None], cfg: Featurize, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Windows of ``cfg.target_duration`` for each onset, peak-normalized, shape ``(events, samples)``.
+
+    Written into ``out`` when given (featurize fills one preallocated batch from many files).
+    """
+    out = np.empty((len(onsets), cfg.n_samples), dtype=np.float32) if out is None else out
+    for row, onset in zip(out, onsets, strict=True):
+        peak_normalize(event_window(wave, sr, cfg.n_samples, onset), out=row)
+    return out
 
 
 def clip_window_onsets(onset: float, offset: float, cfg: Featurize) -> list[float]:

@@ -81,11 +81,14 @@ class NpyRowWriter:
         return self.offset + row * self.row_bytes
 
     def write(self, row: int, values: np.ndarray) -> None:
-        """Store ``values`` (shape ``shape[1:]``) as row ``row``."""
-        data = memoryview(np.ascontiguousarray(values, dtype=self.dtype)).cast("B")
-        if data.nbytes != self.row_bytes:
-            raise ValueError(f"row of {data.nbytes} bytes does not fit {self.path} rows of {self.row_bytes} bytes")
-        pos, done = self._at(row), 0
+        """Store ``values`` as row ``row`` (shape ``shape[1:]``) or as rows from ``row`` on (``(k, *shape[1:])``)."""
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        if values.shape != self.shape[1:] and values.shape[1:] != self.shape[1:]:
+            raise ValueError(f"an array of shape {values.shape} does not fit {self.path} rows of shape {self.shape[1:]}")
+        data = memoryview(values).cast("B")
+        pos = self._at(row)
+        self._at(row + max(1, data.nbytes // self.row_bytes) - 1)  # the last row must exist too
+        done = 0
         while done < data.nbytes:
             done += os.pwrite(self._fd, data[done:], pos + done)
 
