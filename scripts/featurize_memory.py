@@ -2,8 +2,9 @@
 
 Synthesizes a few long WAV files once, then for each size writes a split metadata table whose
 events point into those files (many events per file), runs ``stages/featurize.py`` in a
-subprocess and polls the RSS of its whole process tree (the stage and any child processes),
-both total RSS and anonymous RSS (heap; excludes shared libraries and page cache). Prints a
+subprocess and polls the memory of its whole process tree (the stage and its DataLoader workers):
+total RSS, PSS (pages shared between the forked workers counted once) and anonymous RSS (heap;
+excludes shared libraries and page cache). Prints a
 table and writes JSON (with a sampled memory trace per run).
 
     python scripts/featurize_memory.py --events 1000 20000 --workers 2 --out docs/featurize_memory.json
@@ -64,15 +65,25 @@ def make_metadata(rels: list[str], n_events: int, seconds: float, seed: int) -> 
     })
 
 
-def _rss_anon(proc: psutil.Process) -> int:
-    """Anonymous resident memory (heap, not file-backed pages), from /proc/<pid>/status."""
+def _proc_kib(path: str, key: str) -> int:
+    """The ``key:`` line of a /proc file, in bytes (0 when the process is gone)."""
     try:
-        for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-            if line.startswith("RssAnon:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def _rss_anon(proc: psutil.Process) -> int:
+    """Anonymous resident memory (heap, not file-backed pages), from /proc/<pid>/status."""
+    return _proc_kib(f"/proc/{proc.pid}/status", "RssAnon:")
+
+
+def _pss(proc: psutil.Process) -> int:
+    """Proportional set size: pages shared with forked workers are split between them, not counted twice."""
+    return _proc_kib(f"/proc/{proc.pid}/smaps_rollup", "Pss:")
 
 
 def run_featurize(params_path: Path, log_path: Path, poll_s: float) -> dict[str, float]:
@@ -81,7 +92,7 @@ def run_featurize(params_path: Path, log_path: Path, poll_s: float) -> dict[str,
         proc = subprocess.Popen([sys.executable, "stages/featurize.py", "--params", str(params_path)], cwd=REPO,
                                 stdout=log, stderr=subprocess.STDOUT)
     root = psutil.Process(proc.pid)
-    peak_rss = peak_anon = peak_procs = peak_parent = 0
+    peak_rss = peak_anon = peak_pss = peak_procs = peak_parent = 0
     trace: list[tuple[float, float, float]] = []  # (seconds, tree anon MiB, parent anon MiB)
     start = time.perf_counter()
     while True:
@@ -92,11 +103,12 @@ def run_featurize(params_path: Path, log_path: Path, poll_s: float) -> dict[str,
             tree = [root, *root.children(recursive=True)]
             rss = sum(p.memory_info().rss for p in tree)
             anon = sum(_rss_anon(p) for p in tree)
+            pss = sum(_pss(p) for p in tree)
             parent = root.memory_info().rss
         except psutil.Error:
             continue
         peak_rss, peak_anon, peak_procs = max(peak_rss, rss), max(peak_anon, anon), max(peak_procs, len(tree))
-        peak_parent = max(peak_parent, parent)
+        peak_parent, peak_pss = max(peak_parent, parent), max(peak_pss, pss)
         trace.append((round(time.perf_counter() - start, 2), round(anon / 2**20, 1), round(_rss_anon(root) / 2**20, 1)))
         time.sleep(poll_s)
     wall = time.perf_counter() - start
@@ -105,7 +117,8 @@ def run_featurize(params_path: Path, log_path: Path, poll_s: float) -> dict[str,
         raise SystemExit(f"featurize failed ({proc.returncode}):\n{log_path.read_text(encoding='utf-8')[-4000:]}")
     anon_samples = sorted(a for _, a, _ in trace)
     p95 = anon_samples[int(0.95 * (len(anon_samples) - 1))] if anon_samples else 0.0
-    return {"wall_s": wall, "peak_tree_rss_mb": peak_rss / 2**20, "peak_tree_anon_mb": peak_anon / 2**20,
+    return {"wall_s": wall, "peak_tree_rss_mb": peak_rss / 2**20, "peak_tree_pss_mb": peak_pss / 2**20,
+            "peak_tree_anon_mb": peak_anon / 2**20,
             "p95_tree_anon_mb": p95,
             "peak_parent_rss_mb": peak_parent / 2**20, "max_single_process_rss_mb": usage.ru_maxrss / 2**10,
             "processes": peak_procs, "trace": trace[:: max(1, len(trace) // 200)]}

@@ -138,7 +138,7 @@ def source_audio_seconds(meta: pd.DataFrame, root: Path) -> float:
 
 def bench_featurize(meta: pd.DataFrame, root: Path, cfg: Featurize, classes: list[str], out_dir: Path,
                     workers: int, repeats: int) -> dict[str, Any]:
-    """``featurize_all`` on every split with ``workers`` threads: wall, CPU, events/s and × real time."""
+    """``featurize_all`` on every split with ``workers`` processes: wall, CPU (workers' too), events/s, × real time."""
     from fretlab.featurize import featurize_all
 
     audio = source_audio_seconds(meta, root)

@@ -84,7 +84,7 @@ class NpyRowWriter:
         """Store ``values`` as row ``row`` (shape ``shape[1:]``) or as rows from ``row`` on (``(k, *shape[1:])``)."""
         values = np.ascontiguousarray(values, dtype=self.dtype)
         if values.shape != self.shape[1:] and values.shape[1:] != self.shape[1:]:
-            raise ValueError(f"an array of shape {values.shape} does not fit {self.path} rows of shape {self.shape[1:]}")
+            raise ValueError(f"an array of shape {values.shape} does not fit {self.path} (rows {self.shape[1:]})")
         data = memoryview(values).cast("B")
         pos = self._at(row)
         self._at(row + max(1, data.nbytes // self.row_bytes) - 1)  # the last row must exist too
