@@ -171,18 +171,18 @@ def file_tasks(
     note_ids = df["note_id"].to_numpy()[order].tolist()
     onsets = df["onset_sec"].astype(float).to_numpy()[order].tolist()
     starts = [i for i in range(len(paths)) if i == 0 or paths[i] != paths[i - 1]]
-    audio_root = AudioRoot(root)
+    audio_root, root_dir = AudioRoot(root), str(root)
     for begin, end in zip(starts, [*starts[1:], len(paths)], strict=True):
         path = paths[begin]
         snippet = snippets and end - begin == 1
         error = None
-        if audio_root.resolve(path) is None:
+        if audio_root.real_path(path) is None:
             error = f"{root / path}: audio_path escapes the audio root {root}; keep audio files inside data.root"
         step = max_events or end - begin
         for start in range(begin, end, step):
             stop = min(start + step, end)
             tasks.append(FileTask(
-                path=str(root / path),
+                path=os.path.join(root_dir, path),
                 positions=positions[start:stop],
                 note_ids=note_ids[start:stop],
                 onsets=[None] * (stop - start) if snippet else onsets[start:stop],

@@ -52,11 +52,17 @@ class AudioRoot:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.real = self.root.resolve()
-        self._inside = os.path.join(str(self.real), "")  # "<real root>/": a prefix only paths inside it have
+        self._real = str(self.real)
+        self._inside = os.path.join(self._real, "")  # "<real root>/": a prefix only paths inside it have
         self._dirs: dict[str, str] = {}
 
     def resolve(self, audio_path: str) -> Path | None:
         """The audio file's real path, or None when it (or a symlink on the way) escapes the root."""
+        real = self.real_path(audio_path)
+        return None if real is None else Path(real)
+
+    def real_path(self, audio_path: str) -> str | None:
+        """:meth:`resolve` as a string: building Path objects cost featurize more than the lookups."""
         head, _, name = str(audio_path).rpartition("/")
         if name in ("", ".", "..") or os.path.isabs(audio_path):
             real = os.path.realpath(os.path.join(self.root, audio_path))
@@ -67,7 +73,7 @@ class AudioRoot:
             real = os.path.join(folder, name)
             if os.path.islink(real):
                 real = os.path.realpath(real)
-        return Path(real) if real.startswith(self._inside) or real == str(self.real) else None
+        return real if real.startswith(self._inside) or real == self._real else None
 
 
 def validate_metadata(
