@@ -20,7 +20,7 @@ from fretlab.cli import default_model_dir, main
 from fretlab.featurize import featurize_splits
 from fretlab.inference import predict_logits
 from fretlab.io import read_json, write_json
-from fretlab.modeldir import save_model_dir
+from fretlab.modeldir import load_model_dir, save_model_dir
 from fretlab.params import Synthesize, parse_params
 from fretlab.predict import Predictor, detect_onsets, result_table
 from fretlab.synth import draw_note, make_guitar, render_file
@@ -270,3 +270,16 @@ def test_csv_output_is_what_pandas_would_write(tmp_path, mode):
     write_result(result, tmp_path / "out.csv")
     result_table(result).to_csv(tmp_path / "pandas.csv", index=False)
     assert (tmp_path / "out.csv").read_text() == (tmp_path / "pandas.csv").read_text()
+
+
+def test_cpu_predictor_runs_the_model_channels_last_with_the_same_logits(model_dir):
+    """The layout is a speed choice only: the logits match the model as saved, in the default layout."""
+    predictor = Predictor(model_dir, "cpu")
+    convs = [m for m in predictor.model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    reference, _, _ = load_model_dir(model_dir, torch.device("cpu"))
+    cfg = predictor.cfg
+    shape = (9, cfg.n_channels, cfg.n_mels, cfg.n_frames)
+    x = torch.from_numpy(np.random.default_rng(0).normal(-40, 20, shape).astype(np.float32))
+    np.testing.assert_allclose(predict_logits(predictor.model, x, 4).numpy(), predict_logits(reference, x, 4).numpy(),
+                               rtol=1e-4, atol=1e-4)

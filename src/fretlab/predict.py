@@ -111,6 +111,10 @@ class Predictor:
         except RuntimeError as exc:  # --device cuda without a GPU
             raise PredictError(str(exc).replace("base.device", "--device")) from None
         self.model, self.params, self.classes = load_model_dir(model_dir, self.device)
+        if self.device.type == "cpu":
+            # oneDNN's channels-last convolutions ran the CRNN 1.8x faster on the CPU (0.27 vs 0.48 s for a
+            # 3-minute take); logits agree with the default layout to ~1e-6 (tested)
+            self.model.to(memory_format=torch.channels_last)
         self.model_dir = Path(model_dir)
         self.cfg = self.params.featurize
         self.settings = predict_settings(self.params.predict, overrides)
