@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, closing
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,9 +143,26 @@ def featurize_chunks(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield from loader
+        with _gc_frozen():
+            results = iter(loader)  # forks the workers
+        yield from results
     finally:
         torch.set_num_threads(threads)
+
+
+@contextmanager
+def _gc_frozen() -> Iterator[None]:
+    """Keep the garbage collector off the objects that exist now (the task lists) in processes forked here.
+
+    A forked worker shares the parent's memory until it writes to a page; the collector's passes
+    over every object write to each one, so without this every worker ended up with its own copy of
+    the per-event bookkeeping (``gc.freeze`` is made for this; see the ``gc`` module docs).
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _start_method() -> str | None:
