@@ -281,6 +281,7 @@ class Train(_Section):
     augment: Augment = Field(default_factory=Augment)
     amp: bool = True
     compile: bool = False
+    channels_last: bool = False  # NHWC convolutions: faster steps on the CPU (oneDNN); results differ in the last bits
     ddp: DDP = Field(default_factory=DDP)
 
 

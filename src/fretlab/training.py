@@ -136,6 +136,8 @@ def train_model(
     x_val, y_val_np = to_device_tensor(data["val"][0], device), data["val"][1]
     model.fit_standardization(x_train)
     model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)  # 4-d weights NHWC; loading state later keeps the layout
     weights = None
     if cfg.class_weights:
         present = np.unique(data["train"][1])
