@@ -7,7 +7,7 @@ pipeline is reproduced there with ``train.epochs: 1`` (so a model exists for the
 * featurize throughput on 1 thread and on all cores (events/s, × real time of the source audio);
 * training epoch time from the feature cache (the real ``train_model``) and the share of it
   outside the model's forward/backward/optimizer step, against the same model fed by an
-  on-the-fly ``librosa`` Dataset, as a ratio measured in this run;
+  on-the-fly ``librosa`` Dataset, as a ratio measured in this run; and with ``train.channels_last``;
 * inference throughput, and the wall time of ``fretlab predict`` on a 3-minute recording;
 * the overhead of a no-op ``dvc repro``;
 * ``--full``: the default ``dvc repro`` from a clean cache (minutes);
@@ -110,6 +110,10 @@ def main() -> None:
         log(f"training on the fly (librosa in __getitem__): {args.ref_epochs} epochs")
         ref = bm.bench_on_the_fly_training(params, meta, root, args.ref_epochs, args.ref_workers)
         result["training"] = {"cached": cached, "on_the_fly": ref, "speedup": ref["epoch_s"] / cached["epoch_s"]}
+        log(f"training from the cache, train.channels_last: {args.epochs} epochs")
+        nhwc = params.model_copy(update={"train": params.train.model_copy(update={"channels_last": True})})
+        last = bm.bench_cached_training(nhwc, ws / params.paths.features, work / "train_nhwc", args.epochs)
+        result["training"]["cached_channels_last"] = {**last, "speedup_vs_cached": cached["epoch_s"] / last["epoch_s"]}
 
         log("inference and fretlab predict")
         x_train = load_features(ws / params.paths.features, "train")[0]
@@ -171,6 +175,9 @@ def print_table(r: dict[str, Any]) -> None:
         ("epoch from cached features", f"{t['cached']['epoch_s']:.2f} s ({t['cached']['train_events']} train + "
                                        f"{t['cached']['val_events']} val events)"),
         ("  share outside fwd/bwd/step", f"{100 * t['cached']['outside_fraction']:.1f} %"),
+        ("epoch from the cache, train.channels_last", f"{t['cached_channels_last']['epoch_s']:.2f} s "
+                                                      f"({t['cached_channels_last']['speedup_vs_cached']:.2f}x the "
+                                                      "default layout, same run)"),
         ("epoch on the fly (librosa in __getitem__)", f"{t['on_the_fly']['epoch_s']:.2f} s"),
         ("  cached speed-up, same run", f"{t['speedup']:.1f}x"),
         ("inference", f"{r['inference']['events_per_s']:.0f} events/s (batch {r['inference']['batch_size']})"),
