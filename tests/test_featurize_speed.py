@@ -146,3 +146,27 @@ def test_windows_are_views_where_possible_and_written_in_place():
 ])
 def test_consecutive_runs(positions, runs):
     assert list(_consecutive_runs(positions)) == runs
+
+
+def test_a_long_file_split_into_many_tasks_is_decoded_once(tmp_path, monkeypatch):
+    """Consecutive tasks of one file reuse its decoded audio; the features are those of decoding it each time."""
+    import fretlab.featurize as featurize
+
+    sr, seconds = 44100, 6.0
+    t = np.arange(int(sr * seconds)) / sr
+    sf.write(tmp_path / "long.wav", (0.4 * np.sin(2 * np.pi * 220 * t) * np.exp(-(t % 0.5) * 4)).astype(np.float32),
+             sr, subtype="PCM_16")
+    onsets = np.round(np.linspace(0.0, seconds - 1.2, 40), 3)
+    meta = pd.DataFrame({"note_id": [f"e{i:02d}" for i in range(40)], "audio_path": "long.wav", "onset_sec": onsets,
+                         "offset_sec": onsets + 0.5, "label_category": CLASSES[0], "split": "train"})
+    cfg = Featurize(n_mels=32, batch_size=8)
+    calls = []
+    real = featurize.load_audio_up_to
+    monkeypatch.setattr(featurize, "load_audio_up_to", lambda *a: calls.append(a[0]) or real(*a))
+    featurize_all(meta, tmp_path, cfg, CLASSES, tmp_path / "cached", workers=1, splits=("train",))
+    assert len(calls) == 1  # 5 tasks of 8 events, one decode
+    tasks = file_tasks(meta, tmp_path, max_events=cfg.batch_size)
+    assert len(tasks) == 5
+    fresh = [featurize.process_chunk(FeatureExtractor(cfg), [task], featurize.load_audio_up_to) for task in tasks]
+    assert len(calls) == 6
+    np.testing.assert_array_equal(np.load(tmp_path / "cached/train.npy"), np.concatenate([r.features for r in fresh]))

@@ -14,7 +14,7 @@ import ctypes.util
 import gc
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +67,31 @@ class ChunkResult:
     skipped: list[dict[str, str]] = field(default_factory=list)
 
 
-def process_chunk(extractor: FeatureExtractor, tasks: list[FileTask]) -> ChunkResult:
+AudioLoader = Callable[[str, int, float], tuple[tuple[np.ndarray, int] | None, float]]
+
+
+class LastFileLoader:
+    """:func:`~fretlab.audio.load_audio_up_to` that keeps the last file decoded.
+
+    A file with more events than ``featurize.batch_size`` is split into consecutive tasks; without
+    this, each task decoded and resampled the whole file again (at 8000 events per 30-s file, most of
+    featurize's time). One file at most is kept, and only files below ``stream_above_sec``, so
+    memory stays bounded.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[str, tuple[tuple[np.ndarray, int] | None, float]] | None = None
+
+    def __call__(self, path: str, sample_rate: int, max_sec: float) -> tuple[tuple[np.ndarray, int] | None, float]:
+        if self._last is None or self._last[0] != path:
+            self._last = None  # drop the old file before decoding the next one
+            self._last = (path, load_audio_up_to(path, sample_rate, max_sec))
+        return self._last[1]
+
+
+def process_chunk(
+    extractor: FeatureExtractor, tasks: list[FileTask], load: AudioLoader = load_audio_up_to
+) -> ChunkResult:
     """Load, window and featurize the events of ``tasks``; unusable ones go to ``skipped`` with the reason."""
     cfg = extractor.cfg
     out = ChunkResult()
@@ -77,7 +101,7 @@ def process_chunk(extractor: FeatureExtractor, tasks: list[FileTask]) -> ChunkRe
             if task.error:
                 raise AudioError(task.error)
             # a long file is decoded one window at a time, so its length never sets the memory peak
-            loaded, duration = load_audio_up_to(task.path, cfg.sample_rate, cfg.stream_above_sec)
+            loaded, duration = load(task.path, cfg.sample_rate, cfg.stream_above_sec)
         except AudioError as exc:
             out.skipped += [{"note_id": n, "audio_path": task.path, "reason": str(exc)} for n in task.note_ids]
             continue
@@ -111,12 +135,13 @@ class ChunkDataset(Dataset):
     def __init__(self, extractor: FeatureExtractor, chunks: Sequence[list[FileTask]]) -> None:
         self.extractor = extractor
         self.chunks = chunks
+        self.load = LastFileLoader()  # each forked worker has its own
 
     def __len__(self) -> int:
         return len(self.chunks)
 
     def __getitem__(self, i: int) -> ChunkResult:
-        return process_chunk(self.extractor, self.chunks[i])
+        return process_chunk(self.extractor, self.chunks[i], self.load)
 
 
 def _as_is(result: ChunkResult) -> ChunkResult:
