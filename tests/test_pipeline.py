@@ -38,6 +38,12 @@ def test_dvc_repro_end_to_end(make_workspace):
     assert json.loads(status.stdout or "{}") == {}, status.stdout
     again = ws.run("dvc", "repro")
     assert "didn't change" in again.stdout and "Running stage" not in again.stdout
+    # a Python that writes bytecode puts __pycache__ inside directory deps (src/fretlab/models); that is not a change
+    for folder in ("src/fretlab/models/__pycache__", "src/fretlab/__pycache__"):
+        (root / folder).mkdir(exist_ok=True)
+        (root / folder / "crnn.cpython-311.pyc").write_bytes(b"bytecode")
+    status = ws.run("dvc", "status", "--json")
+    assert json.loads(status.stdout or "{}") == {}, status.stdout
 
     ws.run("dvc", "plots", "show", "-o", "plots_html")
     html = (root / "plots_html/index.html").read_text()
