@@ -93,7 +93,7 @@ def test_worker_processes_output_equals_in_process_and_restores_torch_threads(sm
 
 def test_a_failing_run_leaves_no_worker_processes(small_dataset, tmp_path):
     meta, root = small_dataset
-    (root / "f05.wav").write_bytes(b"not audio")  # a train-split file late in the run
+    (root / "f05.wav").write_bytes(b"not audio")  # a test-split file: its chunks come after train and val
     with pytest.raises(FeaturizeError, match=r"f05\.wav"):
         featurize_all(meta, root, Featurize(n_mels=32, batch_size=2), CLASSES, tmp_path / "out", workers=2)
     assert not multiprocessing.active_children()

@@ -159,7 +159,7 @@ def test_npy_row_writer_writes_runs_of_rows_at_once(tmp_path):
 
 
 def test_worker_count_does_not_change_the_features(root, tmp_path):
-    """Spawned workers and in-process featurization write byte-identical caches."""
+    """Worker processes and in-process featurization write byte-identical caches."""
     cfg = small_cfg(on_error="skip")
     featurize_all(_with_bad("val"), root, cfg, CLASSES, tmp_path / "w1", workers=1)
     featurize_all(_with_bad("val"), root, cfg, CLASSES, tmp_path / "w2", workers=2)

@@ -270,8 +270,6 @@ def featurize_splits(
             for chunk in _chunks(file_tasks(df, root, snippets, cfg.batch_size), cfg.batch_size)]
     out = {split: SplitResult(np.zeros(len(df), dtype=bool)) for split, df in frames.items()}
     with ExitStack() as stack:
-        # closed on any exit, so an error or interrupt shuts the workers down at once
-        results = stack.enter_context(closing(featurize_chunks(FeatureExtractor(cfg), [c for _, c in jobs], workers)))
         writers = {
             split: stack.enter_context(NpyRowWriter(
                 stack.enter_context(atomic_path(out_dir / f"{split}.npy")),
@@ -280,6 +278,9 @@ def featurize_splits(
             for split, df in frames.items()
         }
         bar = stack.enter_context(tqdm(total=sum(map(len, frames.values())), desc="featurize", unit="ev"))
+        # entered last, so closed first on any exit: an error or interrupt stops the workers before the
+        # half-written arrays are removed
+        results = stack.enter_context(closing(featurize_chunks(FeatureExtractor(cfg), [c for _, c in jobs], workers)))
         for (split, _), res in zip(jobs, results, strict=True):
             if res.skipped and cfg.on_error == "raise":
                 item = res.skipped[0]
