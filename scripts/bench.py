@@ -74,7 +74,7 @@ def scale_runs(sizes: list[int], work: Path) -> list[dict[str, Any]]:
 def main() -> None:
     args = parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars would drown the table
-    from fretlab import benchmark as bm
+    import benchlib as bm
 
     if args.scale_one is not None:  # child process of scale_runs
         from fretlab.io import worker_count
@@ -82,9 +82,9 @@ def main() -> None:
         print(json.dumps(bm.scale_one(args.scale_one, args.workdir, worker_count(0), seed=42)))
         return
 
-    from fretlab.datasets import load_features
+    from fretlab.cache.reader import load_features
+    from fretlab.data.metadata import read_metadata
     from fretlab.io import worker_count
-    from fretlab.metadata import read_metadata
     from fretlab.params import load_params
 
     work = Path(tempfile.mkdtemp(prefix="fretlab-bench-")) if args.workdir is None else args.workdir

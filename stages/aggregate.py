@@ -3,8 +3,8 @@
 import argparse
 from pathlib import Path
 
-from fretlab.aggregate import aggregate_folds, format_summary
 from fretlab.params import load_params
+from fretlab.tasks.aggregate import aggregate_folds, format_summary
 
 
 def main() -> None:

@@ -4,11 +4,11 @@ import argparse
 
 import torch
 
-from fretlab.crossval import load_role, stage_paths
-from fretlab.evaluation import evaluate_split, write_data_counts
-from fretlab.inference import configure_determinism, predict_logits, select_device, to_device_tensor
-from fretlab.modeldir import load_model_dir
+from fretlab.artifacts.modeldir import load_model_dir
+from fretlab.data.crossval import load_role, stage_paths
 from fretlab.params import load_params
+from fretlab.runtime import configure_determinism, predict_logits, select_device, to_device_tensor
+from fretlab.tasks.evaluation import evaluate_split, write_data_counts
 
 
 def main() -> None:

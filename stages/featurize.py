@@ -3,9 +3,9 @@
 import argparse
 from pathlib import Path
 
-from fretlab.featurize import featurize_all
+from fretlab.cache.featurize import featurize_all
+from fretlab.data.metadata import read_metadata
 from fretlab.io import worker_count
-from fretlab.metadata import read_metadata
 from fretlab.params import load_params
 
 

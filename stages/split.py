@@ -3,10 +3,10 @@
 import argparse
 from pathlib import Path
 
+from fretlab.data.sources import load_source
+from fretlab.data.splits import assign_splits, check_split_classes
 from fretlab.io import write_csv, write_json
 from fretlab.params import load_params
-from fretlab.sources import load_source
-from fretlab.splits import assign_splits, check_split_classes
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fretlab.io import worker_count, write_csv
 from fretlab.params import load_params
-from fretlab.synth import synthesize_dataset
+from fretlab.synth.guitar import synthesize_dataset
 
 
 def main() -> None:

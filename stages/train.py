@@ -3,16 +3,16 @@
 import argparse
 from pathlib import Path
 
-from fretlab import distributed
-from fretlab.baselines import fit_forest
-from fretlab.classifier import Classifier
-from fretlab.crossval import load_role, role_files, stage_paths
-from fretlab.inference import select_device
-from fretlab.modelcard import write_model_card
-from fretlab.modeldir import save_model_dir
+from fretlab.artifacts.modelcard import write_model_card
+from fretlab.artifacts.modeldir import save_model_dir
+from fretlab.data.crossval import load_role, role_files, stage_paths
 from fretlab.models import NOT_GRADIENT_TRAINED
+from fretlab.models.classifier import Classifier
 from fretlab.params import load_params
-from fretlab.training import seed_everything, train_model
+from fretlab.runtime import select_device
+from fretlab.train import distributed
+from fretlab.train.baselines import fit_forest
+from fretlab.train.loop import seed_everything, train_model
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from fretlab.params import Synthesize
-from fretlab.synth import OPEN_STRINGS, draw_note, make_guitar, render_file
+from fretlab.synth.guitar import OPEN_STRINGS, draw_note, make_guitar, render_file
 
 SETUPS = ("Fender Strat Clean Neck SC", "Ibanez Power Strat Clean Bridge HU", "Career SG Clean Bridge HU")
 SETUP_LABELS = ("general_note", "harmonic", "dead_note", "general_note", "harmonic", "dead_note")

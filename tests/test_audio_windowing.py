@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from fretlab.audio import AudioError, center_fit, event_window, fit_length, load_audio, peak_normalize
+from fretlab.audio.loading import AudioError, center_fit, event_window, fit_length, load_audio, peak_normalize
 
 
 def test_fit_length_crops_from_start_and_zero_pads_past_the_end():

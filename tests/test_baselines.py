@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from fretlab.baselines import CV_RESULTS, BaselineError, fit_forest, make_forest, pool_array
-from fretlab.classifier import Classifier
-from fretlab.inference import predict_logits
-from fretlab.modeldir import load_model_dir, save_model_dir
+from fretlab.artifacts.modeldir import load_model_dir, save_model_dir
+from fretlab.models.classifier import Classifier
 from fretlab.models.rf import ForestNet
 from fretlab.params import Params, parse_params
+from fretlab.runtime import predict_logits
+from fretlab.train.baselines import CV_RESULTS, BaselineError, fit_forest, make_forest, pool_array
 
 CLASSES = ["general_note", "harmonic", "dead_note"]
 

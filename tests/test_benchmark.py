@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
+from benchlib import ComputeTimer, OnTheFlyDataset, median
 
-from fretlab.benchmark import ComputeTimer, OnTheFlyDataset, median
-from fretlab.classifier import Classifier
-from fretlab.features import FeatureExtractor, extract
-from fretlab.featurize import prepare_windows
+from fretlab.audio.features import FeatureExtractor, extract
+from fretlab.cache.featurize import prepare_windows
+from fretlab.models.classifier import Classifier
 from fretlab.params import Featurize, parse_params
-from fretlab.training import train_model
+from fretlab.train.loop import train_model
 
 CLASSES = ["general_note", "harmonic", "dead_note"]
 TINY = {
@@ -34,7 +34,7 @@ def test_on_the_fly_reference_computes_the_cached_features(tmp_path):
     ds = OnTheFlyDataset(meta, tmp_path, cfg, CLASSES)
     assert len(ds) == 3 and [ds[i][1] for i in range(3)] == [1, 2, 0]
 
-    from fretlab.audio import load_audio
+    from fretlab.audio.loading import load_audio
 
     extractor = FeatureExtractor(cfg)
     lick, fsr = load_audio(tmp_path / "lick.wav", cfg.sample_rate)

@@ -19,7 +19,7 @@ import yaml
 
 from conftest import deep_update
 from cv_fixtures import ESC_CLASSES, US8K_CLASSES, make_esc50_tree, make_urbansound8k_tree
-from fretlab.featurize import clip_window_onsets
+from fretlab.cache.featurize import clip_window_onsets
 from fretlab.params import Featurize
 
 pytestmark = pytest.mark.integration

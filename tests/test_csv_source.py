@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from fretlab.metadata import REQUIRED_COLUMNS, MetadataError
+from fretlab.data.metadata import REQUIRED_COLUMNS, MetadataError
+from fretlab.data.sources import load_source
 from fretlab.params import parse_params
-from fretlab.sources import load_source
 
 CLASSES = ["general_note", "harmonic", "dead_note"]
 

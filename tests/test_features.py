@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from fretlab.features import FeatureExtractor, delta, extract
+from fretlab.audio.features import FeatureExtractor, delta, extract
 from fretlab.params import Featurize
 
 
@@ -66,7 +66,7 @@ def test_power_spectrogram_is_torch_stft_bit_for_bit(n_fft, hop, n_samples):
 
 
 def test_extract_does_not_depend_on_how_windows_are_batched(monkeypatch):
-    import fretlab.features as features
+    import fretlab.audio.features as features
 
     cfg = Featurize()
     windows = np.random.default_rng(0).standard_normal((7, cfg.n_samples)).astype(np.float32)

@@ -15,9 +15,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from fretlab.audio import fit_length, load_audio, peak_normalize, prepare_windows
-from fretlab.features import FeatureExtractor, mel_filterbank
-from fretlab.featurize import FeaturizeError, _consecutive_runs, featurize_all, file_tasks
+from fretlab.audio.features import FeatureExtractor, mel_filterbank
+from fretlab.audio.loading import fit_length, load_audio, peak_normalize, prepare_windows
+from fretlab.cache.featurize import FeaturizeError, _consecutive_runs, featurize_all, file_tasks
 from fretlab.params import Featurize
 
 CLASSES = ["general_note", "harmonic", "dead_note"]
@@ -36,7 +36,7 @@ def test_mel_filterbank_is_librosas(sr, n_fft, n_mels, fmin, fmax):
 
 def test_featurize_does_not_import_librosa():
     """Importing librosa (and scipy.signal) costs ~2 s of CPU: more than featurizing the default data."""
-    code = "import sys, fretlab.featurize, fretlab.features; print('librosa' in sys.modules)"
+    code = "import sys, fretlab.cache.featurize, fretlab.audio.features; print('librosa' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -150,7 +150,7 @@ def test_consecutive_runs(positions, runs):
 
 def test_a_long_file_split_into_many_tasks_is_decoded_once(tmp_path, monkeypatch):
     """Consecutive tasks of one file reuse its decoded audio; the features are those of decoding it each time."""
-    import fretlab.featurize as featurize
+    import fretlab.cache.featurize as featurize
 
     sr, seconds = 44100, 6.0
     t = np.arange(int(sr * seconds)) / sr

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from fretlab.datasets import load_features
-from fretlab.featurize import featurize_all
+from fretlab.cache.featurize import featurize_all
+from fretlab.cache.reader import load_features
 from fretlab.params import Featurize
 
 SR = 22050

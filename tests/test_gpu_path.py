@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
-from fretlab.classifier import Classifier
-from fretlab.inference import autocast, batches, predict_logits, to_device_tensor
-from fretlab.modeldir import load_model_dir, save_model_dir
+from fretlab.artifacts.modeldir import load_model_dir, save_model_dir
+from fretlab.models.classifier import Classifier
 from fretlab.params import parse_params
-from fretlab.training import train_model
+from fretlab.runtime import autocast, batches, predict_logits, to_device_tensor
+from fretlab.train.loop import train_model
 
 TINY = {
     "featurize": {"n_mels": 32},

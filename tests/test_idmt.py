@@ -8,9 +8,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fretlab.adapters.idmt import IdmtError, UnpairedFilesWarning, label_for, pair_files, parse_annotation, read_idmt
+from fretlab.data.adapters.idmt import (
+    IdmtError,
+    UnpairedFilesWarning,
+    label_for,
+    pair_files,
+    parse_annotation,
+    read_idmt,
+)
+from fretlab.data.sources import load_source
 from fretlab.params import parse_params
-from fretlab.sources import load_source
 from idmt_fixtures import make_idmt_tree, write_annotation
 
 KEY = ["audio_path", "onset_sec"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, precision_score
 
-from fretlab.metrics import classification_metrics, confusion, macro_f1
+from fretlab.tasks.metrics import classification_metrics, confusion, macro_f1
 
 CLASSES = ["general_note", "harmonic", "dead_note"]
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from fretlab.classifier import Classifier
-from fretlab.features import FeatureExtractor
+from fretlab.audio.features import FeatureExtractor
 from fretlab.models import BUILDERS, build_model
+from fretlab.models.classifier import Classifier
 from fretlab.models.layers import pool_sequence
 from fretlab.params import Model, Params, ParamsError, parse_params
-from fretlab.training import fingerprint, make_scheduler
+from fretlab.train.loop import fingerprint, make_scheduler
 
 N_CLASSES = 3
 # a short window keeps the shape tests fast: 32 mels x 22 frames

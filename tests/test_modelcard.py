@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from torch import nn
 
-from fretlab.modelcard import CARD, write_model_card
+from fretlab.artifacts.modelcard import CARD, write_model_card
 from fretlab.params import parse_params
 
 CLASSES = ["general_note", "harmonic", "dead_note"]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fretlab.classifier import Classifier
+from fretlab.models.classifier import Classifier
 from fretlab.models.crnn import CRNN
 from fretlab.params import CRNNParams, Params, parse_params
 

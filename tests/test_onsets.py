@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from fretlab.audio import load_audio
-from fretlab.onsets import backtrack, detect_onset_frames, frame_rms, onset_strength, peak_pick
+from fretlab.app.predict import detect_onsets, event_offsets
+from fretlab.audio.loading import load_audio
+from fretlab.audio.onsets import backtrack, detect_onset_frames, frame_rms, onset_strength, peak_pick
 from fretlab.params import Predict, Synthesize, load_params
-from fretlab.predict import detect_onsets, event_offsets
-from fretlab.synth import draw_note, make_guitar, render_file
+from fretlab.synth.guitar import draw_note, make_guitar, render_file
 
 TOLERANCE_SEC = 0.05
 CLASSES = ("general_note", "harmonic", "dead_note")
@@ -130,14 +130,14 @@ def test_detected_onsets_and_offsets_match_the_librosa_pipeline(backtracked):
 
 def test_predict_imports_neither_librosa_nor_pandas():
     """librosa.onset pulls in numba and scipy.signal (~3 s per `fretlab predict` call), pandas ~0.3 s."""
-    code = "import sys, fretlab.predict, fretlab.cli; print(sorted({'librosa', 'pandas'} & set(sys.modules)))"
+    code = "import sys, fretlab.app.predict, fretlab.app.cli; print(sorted({'librosa', 'pandas'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("n_samples", [5000, 256 * 1024 * 2 - 1, 256 * 1024 * 2, 256 * 1024 * 2 + 300])
 def test_onset_strength_does_not_depend_on_the_block_size(monkeypatch, n_samples):
-    import fretlab.onsets as onsets
+    import fretlab.audio.onsets as onsets
 
     wave = np.random.default_rng(n_samples).standard_normal(n_samples).astype(np.float32)
     blocked = onset_strength(wave, 22050, 256)

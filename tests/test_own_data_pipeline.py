@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from conftest import REPO
-from fretlab.audio import resample
+from fretlab.audio.loading import resample
 from idmt_fixtures import make_idmt_tree, render_take
 
 pytestmark = pytest.mark.integration

@@ -14,16 +14,16 @@ import pytest
 import soundfile as sf
 import torch
 
-from fretlab.audio import resample
-from fretlab.classifier import Classifier
-from fretlab.cli import default_model_dir, main
-from fretlab.featurize import featurize_splits
-from fretlab.inference import predict_logits
+from fretlab.app.cli import default_model_dir, main
+from fretlab.app.predict import Predictor, detect_onsets, result_table
+from fretlab.artifacts.modeldir import load_model_dir, save_model_dir
+from fretlab.audio.loading import resample
+from fretlab.cache.featurize import featurize_splits
 from fretlab.io import read_json, write_json
-from fretlab.modeldir import load_model_dir, save_model_dir
+from fretlab.models.classifier import Classifier
 from fretlab.params import Synthesize, parse_params
-from fretlab.predict import Predictor, detect_onsets, result_table
-from fretlab.synth import draw_note, make_guitar, render_file
+from fretlab.runtime import predict_logits
+from fretlab.synth.guitar import draw_note, make_guitar, render_file
 
 CLASSES = ["general_note", "harmonic", "dead_note"]
 TINY = {
@@ -259,7 +259,7 @@ def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, model_dir, note_wave, cap
 @pytest.mark.parametrize("mode", ["note", "timeline"])
 def test_csv_output_is_what_pandas_would_write(tmp_path, mode):
     """write_result uses the csv module (no pandas import per call); the file must match pandas' CSV."""
-    from fretlab.predict import write_result
+    from fretlab.app.predict import write_result
 
     probs = {"a": 0.25, "b": 0.75}
     result = {"mode": mode, "classes": ["a", "b"], "file": 'take, "one".wav', "label": "b", "confidence": 0.75,

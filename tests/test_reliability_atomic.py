@@ -16,11 +16,11 @@ import torch
 import yaml
 
 from _reliability import CLASSES, meta_rows, small_cfg, tone, write_audio
-from fretlab import featurize as featurize_mod
-from fretlab.datasets import load_features
-from fretlab.featurize import featurize_all
+from fretlab.artifacts.modeldir import ModelDirError, load_model_dir, save_model_dir
+from fretlab.cache import featurize as featurize_mod
+from fretlab.cache.featurize import featurize_all
+from fretlab.cache.reader import load_features
 from fretlab.io import atomic_dir, atomic_path, read_json, write_csv, write_json
-from fretlab.modeldir import ModelDirError, load_model_dir, save_model_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,7 @@ def test_featurize_killed_midway_leaves_no_cache_and_reruns_cleanly(tmp_path, sm
         import os, signal
         from pathlib import Path
         import pandas as pd
-        from fretlab import featurize
+        from fretlab.cache import featurize
         from fretlab.params import Featurize
 
         real = featurize.write_csv
@@ -146,8 +146,8 @@ def test_featurize_failure_keeps_the_previous_complete_cache(tmp_path, small_dat
 
 
 def test_model_dir_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
-    from fretlab import modeldir
-    from fretlab.classifier import Classifier
+    from fretlab.artifacts import modeldir
+    from fretlab.models.classifier import Classifier
     from fretlab.params import parse_params
 
     params = parse_params({"featurize": {"n_mels": 16}, "model": {"crnn": {"channels": [4], "pools": [[2, 2]],
@@ -235,7 +235,7 @@ def pipeline_code() -> list[Path]:
 
 def test_every_writer_in_the_pipeline_code_is_atomic():
     files = pipeline_code()
-    assert REPO / "src/fretlab/featurize.py" in files and REPO / "src/fretlab/modeldir.py" in files
+    assert REPO / "src/fretlab/cache/featurize.py" in files and REPO / "src/fretlab/artifacts/modeldir.py" in files
     problems = [hit for f in files if f.suffix == ".py" for hit in _unprotected_writes(f)]
     assert not problems, "non-atomic file writes (use fretlab.io.atomic_path/atomic_dir/write_json/write_csv):\n" + \
         "\n".join(problems)

@@ -11,8 +11,8 @@ import soundfile as sf
 import torch
 
 from _reliability import small_cfg, tone, write_audio
-from fretlab.audio import AudioError, load_audio, load_audio_up_to, peak_normalize, read_window
-from fretlab.features import FeatureExtractor, extract
+from fretlab.audio.features import FeatureExtractor, extract
+from fretlab.audio.loading import AudioError, load_audio, load_audio_up_to, peak_normalize, read_window
 from fretlab.params import parse_params
 
 
@@ -154,7 +154,7 @@ def test_very_long_file_is_read_one_window_at_a_time(tmp_path):
 def test_featurize_streams_long_files_and_matches_whole_file_features(tmp_path):
     """featurize.stream_above_sec switches to window reads; the features barely change."""
     from _reliability import meta_rows
-    from fretlab.featurize import featurize_all
+    from fretlab.cache.featurize import featurize_all
 
     root = tmp_path / "audio"
     write_audio(root / "track.wav", np.concatenate([tone(1.0, freq=f) for f in (220, 330, 440, 550, 660)]),

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from _reliability import CLASSES, meta_rows, small_cfg, tone, write_audio
-from fretlab.evaluation import write_data_counts
-from fretlab.featurize import FeaturizeError, featurize_all, file_tasks
+from fretlab.cache.featurize import FeaturizeError, featurize_all, file_tasks
+from fretlab.data.splits import SplitError, check_split_classes
 from fretlab.io import NpyRowWriter, read_json
-from fretlab.splits import SplitError, check_split_classes
+from fretlab.tasks.evaluation import write_data_counts
 
 GOOD = [  # (file, onset) pairs that featurize cleanly; every class in every split
     ("train/a.wav", 0.0), ("train/a.wav", 0.6), ("train/b.wav", 0.0), ("train/c.wav", 0.0), ("train/c.wav", 0.4),

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from _reliability import CLASSES, meta_rows, tone, write_audio
-from fretlab.metadata import REQUIRED_COLUMNS, MetadataError, read_metadata, validate_metadata
+from fretlab.data.metadata import REQUIRED_COLUMNS, MetadataError, read_metadata, validate_metadata
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_ids_keep_leading_zeros_and_text(tmp_path):
 
 
 def test_cached_resolver_agrees_with_a_full_resolve_on_every_kind_of_path(tmp_path):
-    from fretlab.metadata import AudioRoot
+    from fretlab.data.metadata import AudioRoot
 
     root, outside = tmp_path / "root", tmp_path / "outside"
     (root / "a" / "b").mkdir(parents=True)

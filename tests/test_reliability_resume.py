@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from fretlab import training
-from fretlab.classifier import Classifier
+from fretlab.models.classifier import Classifier
 from fretlab.params import parse_params
+from fretlab.train import loop as training
 
 EPOCHS = 4
 

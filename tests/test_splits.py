@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fretlab.splits import SplitError, check_split_classes, grouped_split
+from fretlab.data.splits import SplitError, check_split_classes, grouped_split
 
 
 def _events(n_groups: int = 20, per_group: int = 30, seed: int = 0) -> pd.DataFrame:

@@ -83,6 +83,78 @@ class Synthesize(_Section):
         return self
 
 
+class SynthesizeTracks(_Section):
+    """Synthetic music tracks with attributes defined by construction (see docs/synthesis-attributes.md).
+
+    Pairs ``(low, high)`` are the range a per-track value is drawn from; each artist draws a centre in
+    it and its tracks stay within ``artist_spread`` of the range's width around that centre.
+    ``*_probability`` fields are dataset means of per-artist propensities.
+    """
+
+    n_tracks: int = Field(360, ge=2)
+    n_artists: int = Field(24, ge=1)
+    sample_rate: int = Field(22050, ge=8000)
+    duration_sec: tuple[float, float] = (8.0, 30.0)
+    tempo_bpm: tuple[float, float] = (60.0, 180.0)
+    artist_tempo_spread: float = Field(12.0, ge=0.0)  # BPM either side of an artist's tempo centre
+    artist_spread: float = Field(0.2, ge=0.0, le=1.0)  # other ranges: ± this share of the width around the centre
+    time_signatures: dict[int, float] = Field(  # beats per bar -> weight of being an artist's main meter
+        default_factory=lambda: {3: 0.2, 4: 0.35, 5: 0.15, 6: 0.15, 7: 0.15}
+    )
+    meter_loyalty: float = Field(0.75, ge=0.0, le=1.0)  # share of an artist's tracks in its main meter
+    beat_jitter: tuple[float, float] = (0.0, 0.08)  # timing-jitter std, as a fraction of a beat
+    drums_probability: float = Field(0.9, ge=0.0, le=1.0)
+    drum_level_db: tuple[float, float] = (-18.0, 6.0)  # drum bus relative to one pitched part
+    hat_eighths_probability: float = Field(0.5, ge=0.0, le=1.0)  # hi-hat on every eighth, not every beat
+    part_level_db: tuple[float, float] = (-8.0, 0.0)  # bass, chords and melody levels
+    bass_density: tuple[float, float] = (0.3, 1.0)  # chance the bass plays on a beat other than the downbeat
+    melody_density: tuple[float, float] = (0.15, 0.6)  # chance a melody note starts on an eighth-note step
+    acoustic_probability: float = Field(0.5, ge=0.0, le=1.0)  # a part played on an acoustic-family timbre
+    major_probability: float = Field(0.6, ge=0.0, le=1.0)
+    seventh_probability: float = Field(0.3, ge=0.0, le=1.0)  # a chord of the progression is a seventh chord
+    dissonance: tuple[float, float] = (0.0, 0.5)  # chance a chord gets an added minor second or tritone
+    speech_probability: float = Field(0.25, ge=0.0, le=1.0)  # a track has spoken phrases
+    speech_share: tuple[float, float] = (0.2, 0.9)  # share of the track's 2-s slots that hold speech
+    sung_probability: float = Field(0.35, ge=0.0, le=1.0)  # a track has a sung vocal line
+    sung_share: tuple[float, float] = (0.3, 1.0)  # share of bars whose melody is sung
+    voice_level_db: tuple[float, float] = (-6.0, 6.0)
+    voice_f0_hz: tuple[float, float] = (90.0, 240.0)  # an artist's speaking pitch
+    crowd_probability: float = Field(0.2, ge=0.0, le=1.0)  # a track is a live recording with an audience
+    crowd_level_db: tuple[float, float] = (-24.0, -3.0)
+    clap_rate_hz: tuple[float, float] = (0.5, 6.0)  # audience claps per second
+    room_size: tuple[float, float] = (0.05, 0.95)  # pedalboard.Reverb room_size
+    reverb_wet: tuple[float, float] = (0.0, 0.45)  # pedalboard.Reverb wet_level (dry_level = 1 - wet)
+    master_rms_dbfs: tuple[float, float] = (-30.0, -10.0)  # master level before the soft limiter
+    label_noise: float = Field(0.03, ge=0.0, le=0.5)  # Gaussian std added to the [0, 1] targets
+    missing_fraction: float = Field(0.05, ge=0.0, le=0.5)  # share of target cells left empty (never tempo)
+
+    @model_validator(mode="after")
+    def _check(self) -> SynthesizeTracks:
+        pairs = ("duration_sec", "tempo_bpm", "beat_jitter", "drum_level_db", "part_level_db", "bass_density",
+                 "melody_density", "dissonance", "speech_share", "sung_share", "voice_level_db", "voice_f0_hz",
+                 "crowd_level_db", "clap_rate_hz", "room_size", "reverb_wet", "master_rms_dbfs")
+        for name in pairs:
+            _check_range(f"synthesize_tracks.{name}", getattr(self, name))
+        for name in ("bass_density", "melody_density", "dissonance", "speech_share", "sung_share", "room_size",
+                     "reverb_wet"):
+            low, high = getattr(self, name)
+            if low < 0.0 or high > 1.0:
+                raise ValueError(f"synthesize_tracks.{name} must lie within [0, 1], got {[low, high]}")
+        if self.duration_sec[0] < 1.0:
+            raise ValueError("synthesize_tracks.duration_sec must start at 1 s or more (loudness needs 0.4-s blocks)")
+        if self.tempo_bpm[0] < 30.0 or self.beat_jitter[0] < 0.0 or self.beat_jitter[1] > 0.25:
+            raise ValueError("synthesize_tracks needs tempo_bpm >= 30 and beat_jitter within [0, 0.25]")
+        if self.voice_f0_hz[0] <= 0 or self.clap_rate_hz[0] < 0 or self.master_rms_dbfs[1] > 0:
+            raise ValueError("synthesize_tracks needs voice_f0_hz > 0, clap_rate_hz >= 0 and master_rms_dbfs <= 0")
+        meters, weights = set(self.time_signatures), list(self.time_signatures.values())
+        if not meters <= {3, 4, 5, 6, 7} or any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError("synthesize_tracks.time_signatures maps beats per bar (3-7) to non-negative weights "
+                             f"with a positive sum, got {dict(self.time_signatures)}")
+        if self.n_artists > self.n_tracks:
+            raise ValueError(f"synthesize_tracks.n_artists ({self.n_artists}) exceeds n_tracks ({self.n_tracks})")
+        return self
+
+
 class Split(_Section):
     strategy: Literal["grouped", "predefined_folds"] = "grouped"
     folds: list[int] = Field(default_factory=list)  # predefined_folds: the dataset's fold ids, in order
@@ -155,6 +227,33 @@ class Featurize(_Section):
     def n_channels(self) -> int:
         """Feature channels: log-mel, plus delta and RMS when enabled."""
         return 1 + int(self.deltas) + int(self.rms)
+
+
+class TrackFeatures(_Section):
+    """Frame features of whole tracks (variable length): stacked librosa blocks sharing one STFT."""
+
+    sample_rate: int = Field(22050, ge=8000)
+    n_fft: int = Field(2048, ge=16)
+    hop_length: int = Field(512, ge=1)
+    n_mfcc: int = Field(20, ge=1)
+    n_mels: int = Field(64, ge=1)
+    features: list[Literal["mfcc", "chroma", "contrast", "tonnetz", "zcr", "logmel"]] = Field(
+        default_factory=lambda: ["mfcc", "chroma", "contrast", "tonnetz", "zcr"], min_length=1
+    )
+    max_duration: float | None = Field(None, gt=0.0)  # seconds from the start of each track; None: the whole track
+
+    @model_validator(mode="after")
+    def _check(self) -> TrackFeatures:
+        if len(set(self.features)) != len(self.features):
+            raise ValueError(f"featurize.tracks.features must not repeat a block, got {self.features}")
+        if self.hop_length > self.n_fft:
+            raise ValueError(f"featurize.tracks.hop_length={self.hop_length} exceeds n_fft={self.n_fft}; "
+                             "frames would skip samples")
+        # librosa's spectral contrast (fmin 200 Hz, 6 bands) needs its band edges up to 6400 Hz below Nyquist
+        if "contrast" in self.features and self.sample_rate / 2 <= 6400:
+            raise ValueError(f"featurize.tracks: spectral contrast needs sample_rate > 12800, got {self.sample_rate}; "
+                             "raise sample_rate or drop 'contrast' from features")
+        return self
 
 
 def _check_conv_blocks(prefix: str, channels: list[int], pools: list[tuple[int, int]]) -> None:

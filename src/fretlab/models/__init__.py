@@ -16,11 +16,11 @@ BUILDERS: dict[str, Callable[[Model, tuple[int, int, int], int], nn.Module]] = {
     "crnn": lambda cfg, shape, n: CRNN(cfg.crnn, shape, n),
     "cnn": lambda cfg, shape, n: CNN(cfg.cnn, shape, n),
     "gru": lambda cfg, shape, n: GRUNet(cfg.gru, shape, n),
-    # an empty forest: fretlab.baselines.fit_forest fills it, or load_state_dict from a model directory
+    # an empty forest: fretlab.train.baselines.fit_forest fills it, or load_state_dict from a model directory
     "rf": lambda cfg, shape, n: ForestNet(n),
 }
 
-# Models fitted by scikit-learn rather than by the gradient-descent loop in fretlab.training.
+# Models fitted by scikit-learn rather than by the gradient-descent loop in fretlab.train.loop.
 NOT_GRADIENT_TRAINED = frozenset({"rf"})
 
 

@@ -4,7 +4,7 @@ Why tensors and not a pickled (or skops-serialized) scikit-learn object: the fit
 (split feature, threshold, children, leaf class distribution), so they go into the same ``model.safetensors``
 as every other model. Loading runs no code from the file, does not depend on scikit-learn's private
 ``Tree`` layout or version, and the forest runs through the same Classifier / ``predict_logits`` path as the
-neural nets, so evaluate and predict need no special case. :func:`fretlab.baselines.fit_forest` fits it.
+neural nets, so evaluate and predict need no special case. :func:`fretlab.train.baselines.fit_forest` fits it.
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ class ForestNet(nn.Module):
     def predict_proba(self, feats: torch.Tensor) -> torch.Tensor:
         """Mean over trees of each tree's leaf class distribution, ``(B, n_classes)`` float64."""
         if self.n_trees == 0:
-            raise RuntimeError("ForestNet holds no trees: fit it with fretlab.baselines.fit_forest or load a model dir")
+            raise RuntimeError("ForestNet holds no trees: fit it with fretlab.train.baselines.fit_forest "
+                               "or load a model dir")
         node = self.roots.expand(len(feats), -1).clone()  # (B, trees): every tree walked in parallel
         while True:
             left = self.children_left[node]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import soundfile as sf
 
-from fretlab.metadata import MetadataError, read_metadata
+from fretlab.data.metadata import MetadataError, read_metadata
 
 UNPITCHED = -1.0  # pitch_midi for sounds without a pitch (environmental sound)
 

@@ -10,8 +10,8 @@ import pandas as pd
 import torch
 
 from fretlab.io import read_json, write_csv, write_json
-from fretlab.metrics import classification_metrics, confusion
-from fretlab.plots import plot_confusion, plot_per_class_f1
+from fretlab.tasks.metrics import classification_metrics, confusion
+from fretlab.tasks.plots import plot_confusion, plot_per_class_f1
 
 
 def write_evaluation(

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from fretlab.features import AMIN, TOP_DB, framed_power, mel_filterbank
+from fretlab.audio.features import AMIN, TOP_DB, framed_power, mel_filterbank
 
 ONSET_N_FFT = 2048  # librosa.onset.onset_strength defaults
 ONSET_N_MELS = 128

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from fretlab.adapters._layout import fold_numbers, read_layout_csv, standard_table
-from fretlab.metadata import MetadataError
+from fretlab.data.adapters._layout import fold_numbers, read_layout_csv, standard_table
+from fretlab.data.metadata import MetadataError
 
 METADATA = "meta/esc50.csv"
 COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")

@@ -4,7 +4,7 @@ Every figure is the median of repeated runs, and every comparison is a ratio of 
 measured in the same process on the same machine. The training loop is timed from the outside:
 hooks on the model's ``forward``, on ``Tensor.backward`` and on the optimizer step sum the time
 spent inside the model's own compute, and ``Live.next_step`` marks each epoch's end, so the loop
-measured is the real :func:`fretlab.training.train_model`, unmodified.
+measured is the real :func:`fretlab.train.loop.train_model`, unmodified.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
-from fretlab.classifier import Classifier
+from fretlab.models.classifier import Classifier
 from fretlab.params import Featurize, Params
 
 # ---------------------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ def source_audio_seconds(meta: pd.DataFrame, root: Path) -> float:
 def bench_featurize(meta: pd.DataFrame, root: Path, cfg: Featurize, classes: list[str], out_dir: Path,
                     workers: int, repeats: int) -> dict[str, Any]:
     """``featurize_all`` on every split with ``workers`` processes: wall, CPU (workers' too), events/s, × real time."""
-    from fretlab.featurize import featurize_all
+    from fretlab.cache.featurize import featurize_all
 
     audio = source_audio_seconds(meta, root)
     walls, cpus = timed(lambda: featurize_all(meta, root, cfg, classes, out_dir, workers), repeats)
@@ -231,9 +231,9 @@ class ComputeTimer:
 
 def bench_cached_training(params: Params, features_dir: Path, work: Path, epochs: int) -> dict[str, Any]:
     """Epoch time of the real ``train_model`` from the feature cache, and the share outside model compute."""
-    from fretlab.datasets import load_features
-    from fretlab.inference import select_device
-    from fretlab.training import seed_everything, train_model
+    from fretlab.cache.reader import load_features
+    from fretlab.runtime import select_device
+    from fretlab.train.loop import seed_everything, train_model
 
     params = params.model_copy(update={"train": params.train.model_copy(update={"epochs": epochs,
                                                                                  "patience": epochs + 1})})
@@ -339,8 +339,8 @@ def bench_on_the_fly_training(params: Params, split_meta: pd.DataFrame, root: Pa
 
 def bench_inference(model_dir: Path, features: np.ndarray, batch_size: int, repeats: int) -> dict[str, Any]:
     """Events/s of the trained model on cached features (``predict_logits``, eval mode)."""
-    from fretlab.inference import predict_logits, select_device, to_device_tensor
-    from fretlab.modeldir import load_model_dir
+    from fretlab.artifacts.modeldir import load_model_dir
+    from fretlab.runtime import predict_logits, select_device, to_device_tensor
 
     device = select_device("auto")
     model = load_model_dir(model_dir, device)[0]
@@ -370,7 +370,7 @@ def make_recording(meta: pd.DataFrame, root: Path, out: Path, seconds: float) ->
 def bench_predict(model_dir: Path, recording: Path, work: Path, repeats: int) -> dict[str, Any]:
     """Wall time of ``fretlab predict`` (a fresh process: imports, model load, onsets, features, model)."""
     out = work / "predict.csv"
-    cmd = [sys.executable, "-m", "fretlab.cli", "predict", str(recording), "--model-dir", str(model_dir),
+    cmd = [sys.executable, "-m", "fretlab.app.cli", "predict", str(recording), "--model-dir", str(model_dir),
            "--mode", "timeline", "-o", str(out), "--quiet"]
     first = run(cmd, work)[0]  # also warms librosa's numba cache, as any second call by a user would find it
     walls = [run(cmd, work)[0] for _ in range(repeats)]
@@ -385,9 +385,9 @@ def bench_predict(model_dir: Path, recording: Path, work: Path, repeats: int) ->
 
 def scale_one(n_events: int, work: Path, workers: int, seed: int) -> dict[str, Any]:
     """Synthesize and featurize ``n_events`` default-style events; times and peak memory of this process."""
-    from fretlab.featurize import featurize_all
+    from fretlab.cache.featurize import featurize_all
     from fretlab.params import Synthesize
-    from fretlab.synth import synthesize_dataset
+    from fretlab.synth.guitar import synthesize_dataset
 
     params = Params()
     cfg = Synthesize(n_events=n_events, n_guitars=max(20, n_events // 100))

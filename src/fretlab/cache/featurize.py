@@ -1,7 +1,7 @@
 """Build the feature cache: one memory-mapped array per split, streamed from parallel workers.
 
 DataLoader worker processes each load a handful of files, window and normalize their events, and
-run the shared :class:`~fretlab.features.FeatureExtractor`; the parent writes the results straight
+run the shared :class:`~fretlab.audio.features.FeatureExtractor`; the parent writes the results straight
 into a preallocated ``.npy`` file per split (positioned writes; readers memory-map it), with a
 bounded number of chunks in flight and at most ``batch_size`` events per file task, so peak memory
 does not grow with the dataset.
@@ -26,7 +26,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from fretlab.audio import (
+from fretlab.audio.features import FeatureExtractor, extract
+from fretlab.audio.loading import (
     AudioError,
     clip_window_onsets,
     load_audio_up_to,
@@ -34,9 +35,8 @@ from fretlab.audio import (
     prepare_windows,
     read_window,
 )
-from fretlab.features import FeatureExtractor, extract
+from fretlab.data.metadata import AudioRoot
 from fretlab.io import NpyRowWriter, atomic_dir, atomic_path, write_csv, write_json
-from fretlab.metadata import AudioRoot
 from fretlab.params import Featurize
 
 _M_MMAP_THRESHOLD = -3  # glibc mallopt parameter (malloc.h)
@@ -71,7 +71,7 @@ AudioLoader = Callable[[str, int, float], tuple[tuple[np.ndarray, int] | None, f
 
 
 class LastFileLoader:
-    """:func:`~fretlab.audio.load_audio_up_to` that keeps the last file decoded.
+    """:func:`~fretlab.audio.loading.load_audio_up_to` that keeps the last file decoded.
 
     A file with more events than ``featurize.batch_size`` is split into consecutive tasks; without
     this, each task decoded and resampled the whole file again (at 8000 events per 30-s file, most of
@@ -337,7 +337,7 @@ def return_large_buffers_to_os(threshold: int = 4 << 20) -> None:
     arrays (several MB) end up recycled inside a fragmenting heap and resident memory creeps up over
     a long run (measured, one worker: 320 -> 378 MiB from 1k to 6k events; pinned: 193 -> 200 MiB,
     see docs/reliability.md). 4 MiB keeps the front end's per-call STFT buffers (about
-    :data:`fretlab.features.SUB_BATCH_BYTES`) in the heap, where they are reused instead of mapped and
+    :data:`fretlab.audio.features.SUB_BATCH_BYTES`) in the heap, where they are reused instead of mapped and
     page-faulted afresh on every call. A no-op where libc has no ``mallopt``.
     """
     try:

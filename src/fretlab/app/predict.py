@@ -1,10 +1,10 @@
 """``fretlab predict``: classify a single-note clip, or find and classify every note of a recording.
 
-Inference runs the training front end, not a copy of it: :func:`fretlab.audio.load_audio` (any
+Inference runs the training front end, not a copy of it: :func:`fretlab.audio.loading.load_audio` (any
 sample rate or channel count, mixed to mono and resampled to ``featurize.sample_rate``),
-:func:`fretlab.audio.prepare_windows` (the same event windows and peak normalization) and the
-:class:`fretlab.features.FeatureExtractor` built from the model directory's own config. Onsets come
-from librosa's spectral-flux detector as re-written in :mod:`fretlab.onsets`; its settings are the
+:func:`fretlab.audio.loading.prepare_windows` (the same event windows and peak normalization) and the
+:class:`fretlab.audio.features.FeatureExtractor` built from the model directory's own config. Onsets come
+from librosa's spectral-flux detector as re-written in :mod:`fretlab.audio.onsets`; its settings are the
 ``predict`` section stored in the model directory, which command-line flags can override.
 """
 
@@ -21,13 +21,13 @@ import torch
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from fretlab.audio import clip_window_onsets, load_audio, prepare_windows
-from fretlab.features import FeatureExtractor, extract
-from fretlab.inference import predict_logits, select_device
+from fretlab.artifacts.modeldir import load_model_dir
+from fretlab.audio.features import FeatureExtractor, extract
+from fretlab.audio.loading import clip_window_onsets, load_audio, prepare_windows
+from fretlab.audio.onsets import backtrack, detect_onset_frames, frame_rms, onset_strength
 from fretlab.io import atomic_path, write_json
-from fretlab.modeldir import load_model_dir
-from fretlab.onsets import backtrack, detect_onset_frames, frame_rms, onset_strength
 from fretlab.params import Predict
+from fretlab.runtime import predict_logits, select_device
 
 if TYPE_CHECKING:
     import pandas as pd

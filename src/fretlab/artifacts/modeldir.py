@@ -10,8 +10,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from fretlab import __version__
-from fretlab.classifier import Classifier
 from fretlab.io import atomic_dir, read_json, write_json
+from fretlab.models.classifier import Classifier
 from fretlab.params import Params, ParamsError, parse_params
 
 FORMAT_VERSION = 1

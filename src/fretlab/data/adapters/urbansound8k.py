@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fretlab.adapters._layout import fold_numbers, read_layout_csv, standard_table
+from fretlab.data.adapters._layout import fold_numbers, read_layout_csv, standard_table
 
 METADATA = "metadata/UrbanSound8K.csv"
 COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")

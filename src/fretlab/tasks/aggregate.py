@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from fretlab.io import read_json, write_csv, write_json
-from fretlab.metrics import confusion
-from fretlab.plots import plot_confusion
+from fretlab.tasks.metrics import confusion
+from fretlab.tasks.plots import plot_confusion
 
 SUMMARISED = ("accuracy", "macro_f1", "balanced_accuracy", "window_accuracy", "window_macro_f1")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fretlab.augment import FeatureAugment
 from fretlab.models import build_model
+from fretlab.models.augment import FeatureAugment
 from fretlab.params import Params
 
 

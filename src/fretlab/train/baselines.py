@@ -18,14 +18,14 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import log_loss
 from sklearn.model_selection import RandomizedSearchCV, StratifiedGroupKFold
 
-from fretlab.classifier import Classifier
-from fretlab.datasets import load_features
-from fretlab.inference import predict_logits, to_device_tensor
+from fretlab.cache.reader import load_features
+from fretlab.data.metadata import read_metadata
 from fretlab.io import worker_count, write_csv
-from fretlab.metadata import read_metadata
-from fretlab.metrics import macro_f1
+from fretlab.models.classifier import Classifier
 from fretlab.models.rf import ForestNet, pooled_features
 from fretlab.params import Params
+from fretlab.runtime import predict_logits, to_device_tensor
+from fretlab.tasks.metrics import macro_f1
 
 CV_RESULTS = "cv_results.csv"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fretlab.datasets import load_features
+from fretlab.cache.reader import load_features
 from fretlab.params import Paths, Split
 
 ROLES = ("train", "val", "test")

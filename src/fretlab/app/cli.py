@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from fretlab.audio import AudioError
-from fretlab.modeldir import ModelDirError
+from fretlab.artifacts.modeldir import ModelDirError
+from fretlab.audio.loading import AudioError
 from fretlab.params import DEFAULT_PARAMS, ParamsError, Paths, load_params
 
 PREDICT_HELP = """\
@@ -52,7 +52,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from fretlab.predict import Predictor, check_output_path, to_json, write_result  # torch: only here
+    from fretlab.app.predict import Predictor, check_output_path, to_json, write_result  # torch: only here
 
     check_output_path(args.output)
     overrides = {k: getattr(args, k) for k in ("note_max_sec", "onset_hop_length", "onset_delta", "onset_wait_sec",
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status (2 for bad input, with a one-line reason on stderr)."""
     args = build_parser().parse_args(argv)
-    from fretlab.predict import PredictError
+    from fretlab.app.predict import PredictError
 
     try:
         return args.func(args)

@@ -18,10 +18,11 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from fretlab import distributed
-from fretlab.augment import mixup
-from fretlab.classifier import Classifier
-from fretlab.inference import (
+from fretlab.io import atomic_path
+from fretlab.models.augment import mixup
+from fretlab.models.classifier import Classifier
+from fretlab.params import Params, Train
+from fretlab.runtime import (
     autocast,
     batches,
     configure_determinism,
@@ -29,9 +30,8 @@ from fretlab.inference import (
     select_device,
     to_device_tensor,
 )
-from fretlab.io import atomic_path
-from fretlab.metrics import macro_f1
-from fretlab.params import Params, Train
+from fretlab.tasks.metrics import macro_f1
+from fretlab.train import distributed
 
 CHECKPOINT = "last.pt"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fretlab.metadata import MetadataError
+from fretlab.data.metadata import MetadataError
 
 STYLE_LABELS = {"HA": "harmonic", "DN": "dead_note"}  # every other expression style is a general note
 DEFAULT_LABEL = "general_note"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from fretlab.adapters.esc50 import read_esc50
-from fretlab.adapters.idmt import read_idmt
-from fretlab.adapters.urbansound8k import read_urbansound8k
-from fretlab.metadata import read_metadata, validate_metadata
+from fretlab.data.adapters.esc50 import read_esc50
+from fretlab.data.adapters.idmt import read_idmt
+from fretlab.data.adapters.urbansound8k import read_urbansound8k
+from fretlab.data.metadata import read_metadata, validate_metadata
 from fretlab.params import Params
 
 

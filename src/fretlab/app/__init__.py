@@ -1,0 +1,1 @@
+"""User-facing commands: the ``fretlab`` CLI and ``fretlab predict``."""

@@ -1,0 +1,1 @@
+"""What training leaves behind: the model directory and its model card."""

@@ -1,0 +1,1 @@
+"""The feature cache: featurize writes it, the reader loads it."""

@@ -1,0 +1,1 @@
+"""Data sources, metadata validation, dataset adapters, splits and cross-validation folds."""

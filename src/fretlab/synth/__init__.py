@@ -1,0 +1,1 @@
+"""Embedded synthetic datasets, one generator per module."""

@@ -1,0 +1,1 @@
+"""Targets, losses, metrics, evaluation, plots and cross-validation summaries."""

@@ -1,0 +1,1 @@
+"""Training: the gradient loop, DDP, and the scikit-learn baselines."""
