@@ -231,23 +231,25 @@ class ComputeTimer:
 
 def bench_cached_training(params: Params, features_dir: Path, work: Path, epochs: int) -> dict[str, Any]:
     """Epoch time of the real ``train_model`` from the feature cache, and the share outside model compute."""
-    from fretlab.cache.reader import load_features
     from fretlab.runtime import select_device
+    from fretlab.tasks.targets import n_outputs, resolve_targets
+    from fretlab.train.inputs import load_role_data
     from fretlab.train.loop import seed_everything, train_model
 
     params = params.model_copy(update={"train": params.train.model_copy(update={"epochs": epochs,
                                                                                  "patience": epochs + 1})})
-    data = {split: load_features(features_dir, split)[:2] for split in ("train", "val")}
-    n_classes = len(params.data.classes)
+    specs = resolve_targets(params)
+    device = select_device(params.base.device)
+    data = {split: load_role_data(params, specs, [split], device, features_dir) for split in ("train", "val")}
     seed_everything(params.base.seed)
-    model = Classifier(params, n_classes)
+    model = Classifier(params, n_outputs(specs))
     shutil.rmtree(work, ignore_errors=True)
-    timer = ComputeTimer(model, select_device(params.base.device))
+    timer = ComputeTimer(model, device)
     with timer.installed():
-        train_model(params, model, data, n_classes, work / "checkpoints", work / "live", features_dir)
+        train_model(params, model, data, specs, work / "checkpoints", work / "live", features_dir)
     per_epoch = timer.epochs()
     return {
-        "epochs_timed": len(per_epoch), "train_events": len(data["train"][1]), "val_events": len(data["val"][1]),
+        "epochs_timed": len(per_epoch), "train_events": len(data["train"].y), "val_events": len(data["val"].y),
         "epoch_s": median([e["wall_s"] for e in per_epoch]),
         "compute_s": median([e["compute_s"] for e in per_epoch]),
         "outside_fraction": median([e["outside_fraction"] for e in per_epoch]),

@@ -1,9 +1,10 @@
-"""Stage featurize: window, normalize and log-mel every event into memory-mapped arrays."""
+"""Stage featurize: event windows as log-mel arrays, or whole tracks as variable-length frame sequences."""
 
 import argparse
 from pathlib import Path
 
 from fretlab.cache.featurize import featurize_all
+from fretlab.cache.featurize_tracks import featurize_tracks
 from fretlab.data.metadata import read_metadata
 from fretlab.io import worker_count
 from fretlab.params import load_params
@@ -15,8 +16,12 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     meta = read_metadata(Path(params.paths.split) / "metadata.csv")
-    summary = featurize_all(meta, Path(params.data.root), params.featurize, params.data.classes,
-                            Path(params.paths.features), worker_count(params.base.workers), params.split.names)
+    root, out, workers = Path(params.data.root), Path(params.paths.features), worker_count(params.base.workers)
+    if params.featurize.kind == "tracks":
+        summary = featurize_tracks(meta, root, params.featurize.tracks, out, workers, params.split.names)
+        print(f"features: {summary['dims']} dims per frame; {summary['splits']}")
+        return
+    summary = featurize_all(meta, root, params.featurize, params.data.classes, out, workers, params.split.names)
     print(f"features {summary['shape']}: {summary['splits']}; skipped {summary['skipped_total']}")
 
 

@@ -1,4 +1,4 @@
-"""Stage synthesize: render the embedded synthetic guitar-note dataset (WAVs + metadata.csv)."""
+"""Stage synthesize: render the embedded synthetic dataset (WAVs + metadata.csv) named by data.source."""
 
 import argparse
 import shutil
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fretlab.io import worker_count, write_csv
 from fretlab.params import load_params
-from fretlab.synth.guitar import synthesize_dataset
+from fretlab.synth.registry import synthesize
 
 
 def main() -> None:
@@ -16,11 +16,10 @@ def main() -> None:
     params = load_params(args.params)
     out_dir = Path(params.paths.synthetic)
     shutil.rmtree(out_dir, ignore_errors=True)
-    meta = synthesize_dataset(params.synthesize, params.data.classes, out_dir, params.base.seed,
-                              worker_count(params.base.workers))
+    meta = synthesize(params, out_dir, worker_count(params.base.workers))
     write_csv(out_dir / "metadata.csv", meta)
-    counts = meta["label_category"].value_counts().to_dict()
-    print(f"wrote {len(meta)} events in {meta['audio_path'].nunique()} files to {out_dir}: {counts}")
+    counts = meta["label_category"].value_counts().to_dict() if "label_category" in meta else {}
+    print(f"wrote {len(meta)} rows in {meta['audio_path'].nunique()} files to {out_dir} {counts}")
 
 
 if __name__ == "__main__":

@@ -5,13 +5,17 @@ from pathlib import Path
 
 from fretlab.artifacts.modelcard import write_model_card
 from fretlab.artifacts.modeldir import save_model_dir
-from fretlab.data.crossval import load_role, role_files, stage_paths
+from fretlab.data.crossval import role_files, role_splits, stage_paths
 from fretlab.models import NOT_GRADIENT_TRAINED
-from fretlab.models.classifier import Classifier
+from fretlab.models.classifier import build_task_model
+from fretlab.models.rf import ForestNet
 from fretlab.params import load_params
 from fretlab.runtime import select_device
+from fretlab.tasks.monitor import monitor_for
+from fretlab.tasks.targets import Standardizer, label_classes, resolve_targets
 from fretlab.train import distributed
-from fretlab.train.baselines import fit_forest
+from fretlab.train.baselines import fit_forest, fit_forest_heads, train_groups
+from fretlab.train.inputs import load_role_data
 from fretlab.train.loop import seed_everything, train_model
 
 
@@ -23,30 +27,41 @@ def main() -> None:
     params = load_params(args.params)
     paths = params.paths
     run = stage_paths(paths, args.fold)  # the configured paths, or their fold<K> subdirectories
-    if args.fold is not None and params.model.name in NOT_GRADIENT_TRAINED:
+    forest = params.model.name in NOT_GRADIENT_TRAINED
+    if args.fold is not None and forest:
         parser.error(f"--fold is not supported for model.name {params.model.name}")
-    gradient_trained = params.model.name not in NOT_GRADIENT_TRAINED
-    if gradient_trained and distributed.relaunch_under_torchrun(params.train.ddp):
+    if not forest and distributed.relaunch_under_torchrun(params.train.ddp):
         return  # train.ddp.nproc > 1: torchrun's workers trained, and rank 0 wrote the model
-    ddp = distributed.start(params.train.ddp, select_device(params.base.device))  # no-op in one process
+    device = select_device(params.base.device)
+    ddp = distributed.start(params.train.ddp, device)  # no-op in one process
     features = Path(paths.features)
-    classes = params.data.classes
+    specs = resolve_targets(params)
+    data = {role: load_role_data(params, specs, role_splits(params.split, args.fold, role), device)
+            for role in ("train", "val")}
+    scaler = Standardizer.fit(data["train"].y, data["train"].valid, specs, params.task.standardize)
+    for role in data.values():  # losses and the forest see standardized regression targets
+        role.y = scaler.transform(role.y)
     seed_everything(params.base.seed)  # weight initialization follows base.seed
-    model = Classifier(params, len(classes))
-    if params.model.name in NOT_GRADIENT_TRAINED:  # scikit-learn baseline: one fit, no epochs or checkpoints
+    model = build_task_model(params, specs, data["train"].inputs.dims)
+    if isinstance(model.net, ForestNet):  # the single-label forest on fixed windows
         summary = fit_forest(params, model, features, Path(paths.split) / "metadata.csv", Path(paths.live))
+    elif forest:
+        groups = train_groups(Path(paths.split) / "metadata.csv", data["train"].ids)
+        summary = fit_forest_heads(params, model, specs, data, groups, Path(paths.live))
     else:
-        data = {role: load_role(features, params.split, args.fold, role)[:2] for role in ("train", "val")}
-        state = train_model(params, model, data, len(classes), run.checkpoints, run.live, features,
+        state = train_model(params, model, data, specs, run.checkpoints, run.live, features,
                             role_files(features, params.split, args.fold))
-        summary = {"best_epoch": state.best_epoch, "best_val_macro_f1": state.best_f1, "epochs_run": state.epoch}
+        summary = {"best_epoch": state.best_epoch, f"best_val_{monitor_for(specs).name}": state.best_score,
+                   "epochs_run": state.epoch}
     if args.fold is not None:
         summary["fold"] = args.fold
     if not ddp.is_main:
         return  # rank 0 alone writes outputs
-    save_model_dir(run.model, model, params, classes, summary)
+    classes = label_classes(specs)
+    save_model_dir(run.model, model, params, classes, summary, scaler)
     write_model_card(run.model, params, classes, summary, Path(paths.split) / "metadata.csv", model)
-    print(f"{params.model.name}: best val macro-F1 {summary['best_val_macro_f1']:.4f}; model in {run.model}")
+    best = {k: v for k, v in summary.items() if k.startswith("best_val_")}
+    print(f"{params.model.name}: {best}; model in {run.model}")
 
 
 if __name__ == "__main__":

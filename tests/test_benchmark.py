@@ -12,6 +12,8 @@ from fretlab.audio.features import FeatureExtractor, extract
 from fretlab.cache.featurize import prepare_windows
 from fretlab.models.classifier import Classifier
 from fretlab.params import Featurize, parse_params
+from fretlab.tasks.targets import resolve_targets
+from fretlab.train.inputs import RoleData
 from fretlab.train.loop import train_model
 
 CLASSES = ["general_note", "harmonic", "dead_note"]
@@ -58,7 +60,8 @@ def test_compute_timer_splits_epochs_into_model_compute_and_the_rest(tmp_path):
     timer = ComputeTimer(model, torch.device("cpu"))
     real_backward = torch.Tensor.backward
     with timer.installed():
-        train_model(params, model, {"train": (x, y), "val": (x, y)}, 3, tmp_path / "ck", tmp_path / "live", tmp_path)
+        roles = {"train": RoleData.windows(x, y), "val": RoleData.windows(x, y)}
+        train_model(params, model, roles, resolve_targets(params), tmp_path / "ck", tmp_path / "live", tmp_path)
     assert torch.Tensor.backward is real_backward and "forward" not in vars(model)  # hooks removed
     epochs = timer.epochs()
     assert len(timer.marks) == 3 and len(epochs) == 2  # one mark per epoch; the first epoch has no start mark

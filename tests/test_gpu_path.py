@@ -14,6 +14,8 @@ from fretlab.artifacts.modeldir import load_model_dir, save_model_dir
 from fretlab.models.classifier import Classifier
 from fretlab.params import parse_params
 from fretlab.runtime import autocast, batches, predict_logits, to_device_tensor
+from fretlab.tasks.targets import resolve_targets
+from fretlab.train.inputs import RoleData
 from fretlab.train.loop import train_model
 
 TINY = {
@@ -22,6 +24,10 @@ TINY = {
     "train": {"epochs": 2, "batch_size": 16},
 }
 
+
+
+def _roles(x, y):
+    return {"train": RoleData.windows(x, y), "val": RoleData.windows(x, y)}
 
 def _model(overrides: dict | None = None) -> tuple[Classifier, object]:
     params = parse_params({**TINY, **(overrides or {})})
@@ -101,7 +107,7 @@ def test_train_compile_option_runs_the_compiled_model(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "compile", functools.wraps(real)(compile_aot_eager))
     x, y = _write_cache(tmp_path, np.random.default_rng(0), 24)
     model, params = _model({"train": {**TINY["train"], "compile": True}})
-    state = train_model(params, model, {"train": (x, y), "val": (x, y)}, 3, tmp_path / "ckpt", tmp_path / "live",
+    state = train_model(params, model, _roles(x, y), resolve_targets(params), tmp_path / "ckpt", tmp_path / "live",
                         tmp_path)
     assert len(calls) == 1 and calls[0] is model
     assert state.epoch == 2 and all(np.isfinite(r["train/loss"]) for r in state.history)
@@ -133,7 +139,8 @@ def test_channels_last_option_trains_nhwc_and_saves_a_loadable_model(tmp_path):
     for flag in (False, True):
         model, params = _model({"train": {**TINY["train"], "channels_last": flag}})
         out = tmp_path / str(flag)
-        state = train_model(params, model, {"train": (x, y), "val": (x, y)}, 3, out / "ckpt", out / "live", tmp_path)
+        state = train_model(params, model, _roles(x, y), resolve_targets(params), out / "ckpt", out / "live",
+                            tmp_path)
         # with one input channel both layouts have the same strides, so look at the later blocks
         convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1]
         assert convs and all(c.weight.is_contiguous() != flag for c in convs)

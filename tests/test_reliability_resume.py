@@ -12,7 +12,9 @@ import torch
 
 from fretlab.models.classifier import Classifier
 from fretlab.params import parse_params
+from fretlab.tasks.targets import resolve_targets
 from fretlab.train import loop as training
+from fretlab.train.inputs import RoleData
 
 EPOCHS = 4
 
@@ -45,7 +47,9 @@ def _setup(tmp_path, scheduler: str):
 def _train(params, data, features, run_dir):
     training.seed_everything(params.base.seed)
     model = Classifier(params, 3)
-    state = training.train_model(params, model, data, 3, run_dir / "ckpt", run_dir / "live", features)
+    roles = {k: RoleData.windows(x, y) for k, (x, y) in data.items()}
+    state = training.train_model(params, model, roles, resolve_targets(params), run_dir / "ckpt", run_dir / "live",
+                                 features)
     return model, state
 
 

@@ -41,7 +41,8 @@ class Base(_Section):
 
 
 class Data(_Section):
-    source: Literal["synthetic", "csv", "idmt", "esc50", "urbansound8k"] = "synthetic"
+    # synthetic / synthetic_tracks: the embedded generators (synthesize / synthesize_tracks sections)
+    source: Literal["synthetic", "synthetic_tracks", "csv", "idmt", "esc50", "urbansound8k"] = "synthetic"
     root: str = "data/synthetic"
     metadata: str = "metadata.csv"
     classes: list[str] = Field(default_factory=lambda: ["general_note", "harmonic", "dead_note"])
@@ -184,6 +185,33 @@ class Split(_Section):
         return ["train", "val", "test"]
 
 
+class TrackFeatures(_Section):
+    """Frame features of whole tracks (variable length): stacked librosa blocks sharing one STFT."""
+
+    sample_rate: int = Field(22050, ge=8000)
+    n_fft: int = Field(2048, ge=16)
+    hop_length: int = Field(512, ge=1)
+    n_mfcc: int = Field(20, ge=1)
+    n_mels: int = Field(64, ge=1)
+    features: list[Literal["mfcc", "chroma", "contrast", "tonnetz", "zcr", "logmel"]] = Field(
+        default_factory=lambda: ["mfcc", "chroma", "contrast", "tonnetz", "zcr"], min_length=1
+    )
+    max_duration: float | None = Field(None, gt=0.0)  # seconds from the start of each track; None: the whole track
+
+    @model_validator(mode="after")
+    def _check(self) -> TrackFeatures:
+        if len(set(self.features)) != len(self.features):
+            raise ValueError(f"featurize.tracks.features must not repeat a block, got {self.features}")
+        if self.hop_length > self.n_fft:
+            raise ValueError(f"featurize.tracks.hop_length={self.hop_length} exceeds n_fft={self.n_fft}; "
+                             "frames would skip samples")
+        # librosa's spectral contrast (fmin 200 Hz, 6 bands) needs its band edges up to 6400 Hz below Nyquist
+        if "contrast" in self.features and self.sample_rate / 2 <= 6400:
+            raise ValueError(f"featurize.tracks: spectral contrast needs sample_rate > 12800, got {self.sample_rate}; "
+                             "raise sample_rate or drop 'contrast' from features")
+        return self
+
+
 class Featurize(_Section):
     sample_rate: int = Field(22050, ge=4000)
     target_duration: float = Field(1.0, gt=0.0, le=10.0)
@@ -198,6 +226,8 @@ class Featurize(_Section):
     on_error: Literal["raise", "skip"] = "raise"
     stream_above_sec: float = Field(60.0, gt=0.0)  # longer files are decoded one event window at a time
     window_hop: float | None = Field(None, gt=0.0)  # clips: windows of target_duration every window_hop s
+    kind: Literal["windows", "tracks"] = "windows"  # windows: fixed event windows; tracks: whole-track sequences
+    tracks: TrackFeatures = Field(default_factory=TrackFeatures)  # kind tracks: the frame features
 
     @model_validator(mode="after")
     def _check(self) -> Featurize:
@@ -229,33 +259,6 @@ class Featurize(_Section):
         return 1 + int(self.deltas) + int(self.rms)
 
 
-class TrackFeatures(_Section):
-    """Frame features of whole tracks (variable length): stacked librosa blocks sharing one STFT."""
-
-    sample_rate: int = Field(22050, ge=8000)
-    n_fft: int = Field(2048, ge=16)
-    hop_length: int = Field(512, ge=1)
-    n_mfcc: int = Field(20, ge=1)
-    n_mels: int = Field(64, ge=1)
-    features: list[Literal["mfcc", "chroma", "contrast", "tonnetz", "zcr", "logmel"]] = Field(
-        default_factory=lambda: ["mfcc", "chroma", "contrast", "tonnetz", "zcr"], min_length=1
-    )
-    max_duration: float | None = Field(None, gt=0.0)  # seconds from the start of each track; None: the whole track
-
-    @model_validator(mode="after")
-    def _check(self) -> TrackFeatures:
-        if len(set(self.features)) != len(self.features):
-            raise ValueError(f"featurize.tracks.features must not repeat a block, got {self.features}")
-        if self.hop_length > self.n_fft:
-            raise ValueError(f"featurize.tracks.hop_length={self.hop_length} exceeds n_fft={self.n_fft}; "
-                             "frames would skip samples")
-        # librosa's spectral contrast (fmin 200 Hz, 6 bands) needs its band edges up to 6400 Hz below Nyquist
-        if "contrast" in self.features and self.sample_rate / 2 <= 6400:
-            raise ValueError(f"featurize.tracks: spectral contrast needs sample_rate > 12800, got {self.sample_rate}; "
-                             "raise sample_rate or drop 'contrast' from features")
-        return self
-
-
 def _check_conv_blocks(prefix: str, channels: list[int], pools: list[tuple[int, int]]) -> None:
     """One positive (freq, time) pool per conv block, and positive channel counts."""
     if len(pools) != len(channels):
@@ -276,7 +279,7 @@ class CRNNParams(_Section):
     rnn_layers: int = Field(1, ge=1)
     bidirectional: bool = False
     time_pooling: Literal["last", "mean", "attention"] = "last"
-    head_hidden: int = Field(64, ge=1)
+    head_hidden: int = Field(64, ge=0)  # 0: a plain linear head
     head_dropout: float = Field(0.3, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
@@ -304,14 +307,15 @@ class CNNParams(_Section):
 
 
 class GRUParams(_Section):
-    """GRU-only baseline: the frame sequence (all channels × mels per frame) straight into a GRU."""
+    """Stacked GRU over the frame sequence (all channels × mels, or all track-feature dims, per frame)."""
 
     hidden: int = Field(64, ge=1)
     layers: int = Field(1, ge=1)
     bidirectional: bool = False
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # between stacked GRU layers (needs layers >= 2)
+    layer_norm: bool = False  # LayerNorm on the pooled GRU output, before the head
     time_pooling: Literal["last", "mean", "attention"] = "last"
-    head_hidden: int = Field(64, ge=1)
+    head_hidden: int = Field(64, ge=0)  # 0: a plain linear head (one output per target value)
     head_dropout: float = Field(0.3, ge=0.0, lt=1.0)
 
 
@@ -384,6 +388,50 @@ class Train(_Section):
     ddp: DDP = Field(default_factory=DDP)
 
 
+class Target(_Section):
+    """One entry of ``task.targets``: a column of the metadata, what kind of value it is, and its loss."""
+
+    name: str = Field(min_length=1)
+    type: Literal["classification", "regression"]
+    column: str | None = None  # metadata column; default: the target's name
+    classes: list[str] | None = None  # classification: the class names, in output order
+    loss: Literal["cross_entropy", "mse", "huber"] | None = None  # default: cross_entropy / mse by type
+    huber_delta: float = Field(1.0, gt=0.0)
+    weight: float = Field(1.0, ge=0.0)  # this target's share of the summed loss
+    class_weights: bool | None = None  # balanced class weights; default: train.class_weights
+
+    @model_validator(mode="after")
+    def _check(self) -> Target:
+        if self.type == "classification":
+            if not self.classes or len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
+                raise ValueError(f"target '{self.name}': a classification target needs at least 2 distinct classes")
+            if self.loss not in (None, "cross_entropy"):
+                raise ValueError(f"target '{self.name}': classification uses loss cross_entropy, not {self.loss}")
+        elif self.loss == "cross_entropy":
+            raise ValueError(f"target '{self.name}': a regression target takes loss mse or huber")
+        return self
+
+
+class Task(_Section):
+    """``task``: what the model predicts. The default is one classification target over ``data.classes``."""
+
+    targets: list[Target] | None = None  # null: one target 'label' = label_category over data.classes
+    one_vs_rest: list[str] = Field(default_factory=list)  # extra binary heads 'X_vs_rest', sharing the encoder
+    one_vs_rest_weight: float = Field(1.0, ge=0.0)
+    all_regression: bool = False  # every target becomes a regression target (class names must be numbers)
+    standardize: bool = True  # regression targets scaled by the train split's mean and std (undone at prediction)
+
+    @model_validator(mode="after")
+    def _check(self) -> Task:
+        names = [t.name for t in self.targets or []] + [f"{c}_vs_rest" for c in self.one_vs_rest]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"task: target names must be unique, got {dup} more than once")
+        if self.targets is not None and not self.targets:
+            raise ValueError("task.targets is empty; list at least one target, or null for the single-label default")
+        return self
+
+
 class Evaluate(_Section):
     splits: list[Literal["train", "val", "test"]] = Field(default_factory=lambda: ["val", "test"])
     batch_size: int = Field(256, ge=1)
@@ -408,8 +456,10 @@ class Params(_Section):
     base: Base = Field(default_factory=Base)
     data: Data = Field(default_factory=Data)
     synthesize: Synthesize = Field(default_factory=Synthesize)
+    synthesize_tracks: SynthesizeTracks = Field(default_factory=SynthesizeTracks)
     split: Split = Field(default_factory=Split)
     featurize: Featurize = Field(default_factory=Featurize)
+    task: Task = Field(default_factory=Task)
     model: Model = Field(default_factory=Model)
     train: Train = Field(default_factory=Train)
     evaluate: Evaluate = Field(default_factory=Evaluate)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from fretlab import __version__
 from fretlab.io import atomic_dir, read_json, write_json
-from fretlab.models.classifier import Classifier
+from fretlab.models.classifier import build_task_model
 from fretlab.params import Params, ParamsError, parse_params
+from fretlab.tasks.targets import Standardizer, TargetSpec, resolve_targets
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -23,26 +27,70 @@ class ModelDirError(ValueError):
     """A model directory that is missing files or comes from an incompatible version."""
 
 
-def save_model_dir(out_dir: Path, model: Classifier, params: Params, classes: list[str], extra: dict[str, Any]) -> None:
-    """Write weights (safetensors) and ``config.json`` (params, classes, versions).
+# Params added after model format 1. Each is written to config.json only when it differs from its default,
+# so a model directory from a run that does not use them stays byte-identical to one written before they
+# existed (same DVC hash); loading fills the defaults back in.
+LATER_PARAMS = (("task",), ("synthesize_tracks",), ("featurize", "kind"), ("featurize", "tracks"),
+                ("model", "gru", "layer_norm"))
+TARGET_SCALER = ("target_scaler.mean", "target_scaler.std")  # regression-target standardization, in the weights
+
+
+def dump_params(params: Params) -> dict[str, Any]:
+    """``params`` as JSON-ready data for ``config.json``, leaving out the :data:`LATER_PARAMS` at their defaults."""
+    dump = params.model_dump(mode="json")
+    defaults = Params().model_dump(mode="json")
+    for path in LATER_PARAMS:
+        *parents, key = path
+        section, default = dump, defaults
+        for part in parents:
+            section, default = section[part], default[part]
+        if section.get(key) == default.get(key):
+            section.pop(key, None)
+    return dump
+
+
+@dataclass(frozen=True)
+class TaskModel:
+    """A loaded model with everything needed to turn its outputs into predictions."""
+
+    model: nn.Module
+    params: Params
+    classes: list[str]
+    specs: list[TargetSpec]
+    scaler: Standardizer
+
+
+def save_model_dir(out_dir: Path, model: nn.Module, params: Params, classes: list[str], extra: dict[str, Any],
+                   scaler: Standardizer | None = None) -> None:
+    """Write weights (safetensors, with the target standardization when a regression target has one) and
+    ``config.json`` (params, classes, versions).
 
     Both files are staged and the directory swapped in whole, so weights never sit next to
     another run's config.
     """
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if scaler is not None and (np.any(scaler.mean != 0) or np.any(scaler.std != 1)):
+        state[TARGET_SCALER[0]] = torch.from_numpy(np.asarray(scaler.mean, dtype=np.float64))
+        state[TARGET_SCALER[1]] = torch.from_numpy(np.asarray(scaler.std, dtype=np.float64))
     with atomic_dir(out_dir) as staging:
         save_file(state, str(staging / WEIGHTS), metadata={"format_version": str(FORMAT_VERSION)})
         write_json(staging / CONFIG, {
             "format_version": FORMAT_VERSION,
             "fretlab_version": __version__,
             "classes": classes,
-            "params": params.model_dump(mode="json"),
+            "params": dump_params(params),
             **extra,
         })
 
 
-def load_model_dir(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[Classifier, Params, list[str]]:
-    """Rebuild the classifier from a model directory, in eval mode. No pickle is involved."""
+def load_model_dir(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Params, list[str]]:
+    """Rebuild the model from a model directory, in eval mode: ``(model, params, classes)``. No pickle is involved."""
+    loaded = load_task_model(model_dir, device)
+    return loaded.model, loaded.params, loaded.classes
+
+
+def load_task_model(model_dir: str | Path, device: str | torch.device = "cpu") -> TaskModel:
+    """Rebuild the model, its targets and their standardization from a model directory, in eval mode."""
     model_dir = Path(model_dir)
     for name in (WEIGHTS, CONFIG):
         if not (model_dir / name).is_file():
@@ -68,14 +116,19 @@ def load_model_dir(model_dir: str | Path, device: str | torch.device = "cpu") ->
     except ParamsError as exc:
         raise ModelDirError(f"{model_dir}: incompatible config ({exc}); retrain with `dvc repro train`") from None
     classes = list(config["classes"])
-    model = Classifier(params, len(classes))
     try:
         weights = load_file(str(model_dir / WEIGHTS))
     except (SafetensorError, OSError) as exc:  # e.g. a pickle renamed to .safetensors: refused, never unpickled
         raise ModelDirError(f"{model_dir}: {WEIGHTS} is not a readable safetensors file ({exc}); "
                             "retrain with `dvc repro train`") from None
+    specs = resolve_targets(params)
+    scaler = Standardizer(np.zeros(len(specs)), np.ones(len(specs)))
+    if TARGET_SCALER[0] in weights:
+        scaler = Standardizer(*(weights.pop(k).numpy() for k in TARGET_SCALER))
+    dims = weights["mean"].shape[0] if params.featurize.kind == "tracks" and "mean" in weights else None
     try:
+        model = build_task_model(params, specs, dims)
         model.load_state_dict(weights)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
         raise ModelDirError(f"{model_dir}: weights do not match the config ({exc})") from None
-    return model.to(device).eval(), params, classes
+    return TaskModel(model.to(device).eval(), params, classes, specs, scaler)

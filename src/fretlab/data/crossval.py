@@ -81,6 +81,12 @@ def load_clip_ids(features_dir: str | Path, split: str) -> list[str] | None:
     return index["clip_id"].tolist() if "clip_id" in index.columns else None
 
 
+def role_clip_ids(features_dir: str | Path, cfg: Split, fold: int | None, role: str) -> list[str] | None:
+    """Clip ids of every cached row of ``role`` (folds concatenated in order), or None without clip windows."""
+    parts = [load_clip_ids(features_dir, s) for s in role_splits(cfg, fold, role)]
+    return None if any(p is None for p in parts) else [c for p in parts for c in p]
+
+
 def load_role(
     features_dir: str | Path, cfg: Split, fold: int | None, role: str
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str] | None]:

@@ -34,7 +34,8 @@ def read_metadata(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise MetadataError(f"{path}: metadata file not found")
     try:
-        return pd.read_csv(path, dtype={"note_id": str, "audio_path": str, "group": str}, keep_default_na=False,
+        return pd.read_csv(path, dtype={"note_id": str, "track_id": str, "audio_path": str, "group": str},
+                           keep_default_na=False,
                            encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise MetadataError(f"{path}: not UTF-8 ({exc}); re-save the CSV as UTF-8") from None
@@ -122,18 +123,55 @@ def validate_metadata(
         raise MetadataError(f"{source}: offset_sec before onset_sec on line(s) {_lines(bad)}; swap or fix the times")
 
     if check_files:
-        audio_root = AudioRoot(root)
-        resolved = df["audio_path"].map(audio_root.resolve)
-        bad = df.index[resolved.isna()]
-        if len(bad):
-            raise MetadataError(
-                f"{source}: audio_path escapes the audio root {root} on line(s) {_lines(bad)} "
-                f"(e.g. {df.loc[bad[0], 'audio_path']!r}); keep audio files inside data.root"
-            )
-        bad = df.index[~resolved.map(lambda p: p.is_file())]
-        if len(bad):
-            raise MetadataError(
-                f"{source}: audio file(s) missing under {root} on line(s) {_lines(bad)} "
-                f"(e.g. {df.loc[bad[0], 'audio_path']!r})"
-            )
+        _check_audio_files(df, root, source)
+    return df
+
+
+def _check_audio_files(df: pd.DataFrame, root: str | Path, source: str) -> None:
+    """Every ``audio_path`` resolves inside ``root`` and is a file."""
+    audio_root = AudioRoot(root)
+    resolved = df["audio_path"].map(audio_root.resolve)
+    bad = df.index[resolved.isna()]
+    if len(bad):
+        raise MetadataError(
+            f"{source}: audio_path escapes the audio root {root} on line(s) {_lines(bad)} "
+            f"(e.g. {df.loc[bad[0], 'audio_path']!r}); keep audio files inside data.root"
+        )
+    bad = df.index[~resolved.map(lambda p: p.is_file())]
+    if len(bad):
+        raise MetadataError(
+            f"{source}: audio file(s) missing under {root} on line(s) {_lines(bad)} "
+            f"(e.g. {df.loc[bad[0], 'audio_path']!r})"
+        )
+
+
+TRACK_COLUMNS = ("track_id", "audio_path", "group")
+
+
+def validate_tracks(df: pd.DataFrame, root: str | Path, source: str = "metadata",
+                    check_files: bool = True) -> pd.DataFrame:
+    """Check a whole-track table (``track_id``, ``audio_path``, ``group`` and target columns); return a copy.
+
+    Target values are checked against ``task.targets`` when the targets are encoded
+    (:func:`fretlab.tasks.targets.encode_targets`), which names the file, line and column of a bad cell.
+    """
+    missing = [c for c in TRACK_COLUMNS if c not in df.columns]
+    if missing:
+        raise MetadataError(f"{source}: missing columns {missing}; a track table needs {list(TRACK_COLUMNS)} "
+                            "plus one column per target")
+    if df.empty:
+        raise MetadataError(f"{source}: holds no tracks")
+    df = df.reset_index(drop=True).copy()
+    for col in TRACK_COLUMNS:
+        df[col] = df[col].astype(str)
+    empty = df.index[(df["track_id"].str.strip() == "") | (df["audio_path"].str.strip() == "")
+                     | (df["group"].str.strip() == "")]
+    if len(empty):
+        raise MetadataError(f"{source}: empty track_id, audio_path or group on line(s) {_lines(empty)}")
+    dup = df.index[df["track_id"].duplicated(keep=False)]
+    if len(dup):
+        ids = sorted(set(df.loc[dup, "track_id"]))[:MAX_LISTED]
+        raise MetadataError(f"{source}: duplicate track_id(s) {ids} on lines {_lines(dup)}; track_id must be unique")
+    if check_files:
+        _check_audio_files(df, root, source)
     return df

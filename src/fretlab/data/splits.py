@@ -97,8 +97,23 @@ def predefined_fold_split(df: pd.DataFrame, folds: list[int], fold_col: str = "f
 
 
 def assign_splits(df: pd.DataFrame, strategy: str, fractions: dict[str, float], folds: list[int],
-                  seed: int) -> pd.Series:
-    """The ``split`` column for ``split.strategy``: grouped train/val/test, or the predefined folds."""
+                  seed: int, stratify: str | None = "label_category") -> pd.Series:
+    """The ``split`` column for ``split.strategy``: grouped train/val/test (stratified by the ``stratify``
+    column as far as groups allow; None balances row counts only), or the predefined folds."""
     if strategy == "predefined_folds":
         return predefined_fold_split(df, folds)
-    return grouped_split(df, fractions, seed)
+    if stratify is None:
+        return grouped_split(df.assign(_all="all"), fractions, seed, label_col="_all")
+    return grouped_split(df, fractions, seed, label_col=stratify)
+
+
+def split_summary(df: pd.DataFrame, label_col: str | None) -> tuple[dict, str]:
+    """``summary.json`` content (rows per split and label, groups per split) and a printable table."""
+    if label_col is None:
+        table = df.groupby("split").size().rename("rows").to_frame()
+        rows = {s: int(n) for s, n in table["rows"].items()}
+    else:
+        table = df.groupby(["split", label_col]).size().unstack(fill_value=0)
+        rows = {s: {c: int(n) for c, n in row.items()} for s, row in table.iterrows()}
+    groups = {s: sorted(g["group"].unique().tolist()) for s, g in df.groupby("split")}
+    return {"events": rows, "groups": groups}, table.to_string()

@@ -1,7 +1,8 @@
-"""The trainable classifier: input standardization, train-only augmentation, and the network.
+"""The trainable models: input standardization, train-only augmentation, and the network.
 
 Wrapping all three in one module means training, evaluation and ``fretlab predict`` run the
-same forward pass on the same features.
+same forward pass on the same features. :class:`Classifier` takes fixed event windows;
+:class:`SequenceModel` takes variable-length frame sequences with their lengths.
 """
 
 from __future__ import annotations
@@ -12,19 +13,21 @@ from torch import nn
 from fretlab.models import build_model
 from fretlab.models.augment import FeatureAugment
 from fretlab.params import Params
+from fretlab.tasks.targets import TargetSpec, n_outputs
 
 
 class Classifier(nn.Module):
-    """Features ``(B, C, mels, frames)`` → logits; augmentation only in training mode."""
+    """Features ``(B, C, mels, frames)`` → the output vector (class logits, target values); augmentation
+    only in training mode."""
 
-    def __init__(self, params: Params, n_classes: int) -> None:
+    def __init__(self, params: Params, n_classes: int, layout: list[tuple[str, str, int, int]] | None = None) -> None:
         super().__init__()
         feat = params.featurize
         in_shape = (feat.n_channels, feat.n_mels, feat.n_frames)
         self.register_buffer("mean", torch.zeros(1, feat.n_channels, 1, 1))
         self.register_buffer("std", torch.ones(1, feat.n_channels, 1, 1))
         self.augment = FeatureAugment(params.train.augment, feat)
-        self.net = build_model(params.model, in_shape, n_classes)
+        self.net = build_model(params.model, in_shape, n_classes, layout)
 
     @torch.no_grad()
     def fit_standardization(self, x: torch.Tensor) -> None:
@@ -46,3 +49,48 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.augment(x)
         return self.net((x - self.mean) / self.std)
+
+
+class SequenceModel(nn.Module):
+    """Frame sequences ``(B, T, D)`` with ``lengths`` → the output vector.
+
+    Standardization is per feature dimension (fitted on the training frames). Padding is zeroed after
+    standardization, so a clip padded in a batch reaches the network exactly as it would alone.
+    """
+
+    def __init__(self, params: Params, n_outputs: int, dims: int,
+                 layout: list[tuple[str, str, int, int]] | None = None) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dims))
+        self.register_buffer("std", torch.ones(dims))
+        self.net = build_model(params.model, (dims,), n_outputs, layout)
+
+    @torch.no_grad()
+    def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-dimension statistics of the training frames (e.g. :meth:`SequenceSet.stats`)."""
+        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-6))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        steps = torch.arange(x.shape[1], device=x.device)
+        valid = (steps[None, :] < lengths.to(x.device)[:, None]).unsqueeze(-1)
+        x = torch.where(valid, (x - self.mean) / self.std, torch.zeros((), device=x.device, dtype=x.dtype))
+        return self.net(x, lengths)
+
+
+def forest_layout(specs: list[TargetSpec]) -> list[tuple[str, str, int, int]] | None:
+    """How a forest model splits the output vector; None for the single-label case (one plain forest)."""
+    if len(specs) == 1 and specs[0].is_classification:
+        return None
+    return [(s.name, s.kind, s.start, s.size) for s in specs]
+
+
+def build_task_model(params: Params, specs: list[TargetSpec], dims: int | None = None) -> nn.Module:
+    """The model for ``params`` and its targets: a :class:`Classifier` on windows, or a :class:`SequenceModel`
+    on ``dims``-dimensional frame sequences (``featurize.kind: tracks``)."""
+    layout = forest_layout(specs) if params.model.name == "rf" else None
+    if params.featurize.kind == "tracks":
+        if dims is None:
+            raise ValueError("a sequence model needs the feature dimension (dims)")
+        return SequenceModel(params, n_outputs(specs), dims, layout)
+    return Classifier(params, n_outputs(specs), layout)

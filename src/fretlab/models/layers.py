@@ -47,31 +47,58 @@ class AttentionPool(nn.Module):
         super().__init__()
         self.score = nn.Linear(dim, 1)
 
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        weights = torch.softmax(self.score(seq), dim=1)
+    def forward(self, seq: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        scores = self.score(seq)
+        if valid is not None:  # padded steps get no weight
+            scores = scores.masked_fill(~valid, float("-inf"))
+        weights = torch.softmax(scores, dim=1)
         return (weights * seq).sum(dim=1)
 
 
 def pool_sequence(out: torch.Tensor, mode: Literal["last", "mean", "attention"], attention: nn.Module | None,
-                  hidden: int, bidirectional: bool) -> torch.Tensor:
-    """Reduce RNN outputs ``(B, T, H)`` to ``(B, H)``.
+                  hidden: int, bidirectional: bool, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Reduce RNN outputs ``(B, T, H)`` to ``(B, H)``; with ``lengths``, padded steps are ignored.
 
-    ``last`` takes the final step; for a bidirectional RNN that is the forward half's last step and the
-    backward half's first step (the backward pass ends at t=0).
+    ``last`` takes the final (valid) step; for a bidirectional RNN that is the forward half's last step and
+    the backward half's first step (the backward pass ends at t=0).
     """
+    if mode == "attention" and attention is None:
+        raise ValueError("time_pooling 'attention' needs an AttentionPool module")
+    if lengths is None:
+        if mode == "mean":
+            return out.mean(dim=1)
+        if mode == "attention":
+            return attention(out)
+        if bidirectional:
+            return torch.cat([out[:, -1, :hidden], out[:, 0, hidden:]], dim=1)
+        return out[:, -1]
+    lengths = lengths.to(out.device)
+    valid = (torch.arange(out.shape[1], device=out.device)[None, :] < lengths[:, None]).unsqueeze(-1)
     if mode == "mean":
-        return out.mean(dim=1)
+        return (out * valid).sum(dim=1) / lengths[:, None].to(out.dtype)
     if mode == "attention":
-        if attention is None:
-            raise ValueError("time_pooling 'attention' needs an AttentionPool module")
-        return attention(out)
-    if bidirectional:
-        return torch.cat([out[:, -1, :hidden], out[:, 0, hidden:]], dim=1)
-    return out[:, -1]
+        return attention(out, valid)
+    last = out[torch.arange(len(out), device=out.device), lengths - 1]
+    return torch.cat([last[:, :hidden], out[:, 0, hidden:]], dim=1) if bidirectional else last
+
+
+def run_rnn(rnn: nn.RNNBase, seq: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """``rnn`` over ``(B, T, F)``; with ``lengths`` the batch is packed, so padding never enters the RNN.
+
+    The padded output positions come back as zeros, and :func:`pool_sequence` ignores them.
+    """
+    if lengths is None:
+        return rnn(seq)[0]
+    packed = nn.utils.rnn.pack_padded_sequence(seq, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, _ = nn.utils.rnn.pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=seq.shape[1])
+    return out
 
 
 def mlp_head(in_dim: int, hidden: int, dropout: float, n_classes: int) -> nn.Sequential:
-    """Linear → ReLU → Dropout → Linear to class logits."""
+    """Linear → ReLU → Dropout → Linear to the outputs; ``hidden`` 0 gives one Linear (a linear head per
+    target, since every output has its own row of weights)."""
+    if hidden == 0:
+        return nn.Sequential(nn.Linear(in_dim, n_classes))
     return nn.Sequential(
         nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, n_classes),
     )

@@ -34,9 +34,10 @@ class ForestNet(nn.Module):
     indices are global. ``softmax`` of the output gives back the forest's averaged leaf distributions.
     """
 
-    def __init__(self, n_classes: int) -> None:
+    def __init__(self, n_classes: int, regression: bool = False) -> None:
         super().__init__()
-        self.n_classes = n_classes
+        self.n_classes = n_classes  # regression: the number of outputs
+        self.regression = regression
         self.register_buffer("roots", torch.zeros(0, dtype=torch.int64))
         self.register_buffer("feature", torch.zeros(0, dtype=torch.int64))
         # float64, as in scikit-learn: thresholds sit between two float32 values and must compare exactly
@@ -51,7 +52,8 @@ class ForestNet(nn.Module):
 
     def load_forest(self, forest: Any) -> ForestNet:
         """Copy the trees of a fitted ``RandomForestClassifier`` (labels ``0..n_classes-1``) into the buffers."""
-        classes = np.asarray(forest.classes_, dtype=np.int64)  # a class absent from training gets no column
+        # a class absent from training gets no column; a regressor's outputs are all present
+        classes = np.arange(self.n_classes) if self.regression else np.asarray(forest.classes_, dtype=np.int64)
         if classes.min() < 0 or classes.max() >= self.n_classes:
             raise ValueError(f"forest classes {classes.tolist()} do not fit {self.n_classes} classes")
         parts: dict[str, list[np.ndarray]] = {k: [] for k in ("feature", "threshold", "left", "right", "value")}
@@ -64,11 +66,14 @@ class ForestNet(nn.Module):
             for key, child in (("left", tree.children_left), ("right", tree.children_right)):
                 child = child.astype(np.int64)
                 parts[key].append(np.where(child == LEAF, LEAF, child + offset))
-            value = tree.value[:, 0, :].astype(np.float64)  # (nodes, classes seen in training)
-            total = value.sum(axis=1, keepdims=True)
-            full = np.zeros((tree.node_count, self.n_classes))
-            full[:, classes] = value / np.where(total == 0, 1.0, total)
-            parts["value"].append(full)
+            if self.regression:  # a regressor's leaves hold each output's mean: (nodes, outputs, 1)
+                parts["value"].append(tree.value[:, :, 0].astype(np.float64).reshape(tree.node_count, -1))
+            else:
+                value = tree.value[:, 0, :].astype(np.float64)  # (nodes, classes seen in training)
+                total = value.sum(axis=1, keepdims=True)
+                full = np.zeros((tree.node_count, self.n_classes))
+                full[:, classes] = value / np.where(total == 0, 1.0, total)
+                parts["value"].append(full)
             offset += tree.node_count
         self.roots = torch.tensor(roots, dtype=torch.int64)
         self.feature = torch.from_numpy(np.concatenate(parts["feature"]))
@@ -101,7 +106,57 @@ class ForestNet(nn.Module):
             node = torch.where(leaf, node, torch.where(split, left, self.children_right[node]))
         return self.value[node].mean(dim=1)
 
+    def from_pooled(self, feats: torch.Tensor) -> torch.Tensor:
+        """Log class probabilities (classification) or the mean leaf values (regression), float32."""
+        with torch.autocast(feats.device.type, enabled=False):  # thresholds compare exact float32 features
+            out = self.predict_proba(feats)
+        return out.float() if self.regression else out.clamp_min(1e-12).log().float()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(x.device.type, enabled=False):  # thresholds compare exact float32 features
-            proba = self.predict_proba(pooled_features(x))
-        return proba.clamp_min(1e-12).log().float()
+        return self.from_pooled(pooled_features(x))
+
+
+def masked_pooled_features(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``(B, T, D)`` sequences → ``(B, 2*D)``: each dimension's mean and (population) std over the valid steps."""
+    x = x.float()
+    valid = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]).unsqueeze(-1)
+    n = lengths.to(x.device, torch.float32)[:, None]
+    mean = (x * valid).sum(dim=1) / n
+    var = (((x - mean[:, None]) * valid) ** 2).sum(dim=1) / n
+    return torch.cat([mean, var.sqrt()], dim=1)
+
+
+class ForestHeads(nn.Module):
+    """One forest per classification target and one multi-output regression forest for all regression
+    targets, assembled into the task's output vector (log probabilities and standardized values).
+
+    ``layout`` lists ``(name, kind, start, size)`` per target, in output order.
+    """
+
+    REGRESSION = "regression"
+
+    def __init__(self, layout: list[tuple[str, str, int, int]]) -> None:
+        super().__init__()
+        self.layout = layout
+        n_reg = sum(size for _, kind, _, size in layout if kind == "regression")
+        forests = {name: ForestNet(size) for name, kind, _, size in layout if kind == "classification"}
+        if n_reg:
+            forests[self.REGRESSION] = ForestNet(n_reg, regression=True)
+        self.forests = nn.ModuleDict(forests)
+        self.n_outputs = sum(size for *_, size in layout)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        feats = pooled_features(x) if lengths is None else masked_pooled_features(x, lengths)
+        return self.from_pooled(feats)
+
+    def from_pooled(self, feats: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(len(feats), self.n_outputs, device=feats.device)
+        reg = self.forests[self.REGRESSION].from_pooled(feats) if self.REGRESSION in self.forests else None
+        col = 0
+        for name, kind, start, size in self.layout:
+            if kind == "classification":
+                out[:, start : start + size] = self.forests[name].from_pooled(feats)
+            else:
+                out[:, start : start + size] = reg[:, col : col + size]
+                col += size
+        return out

@@ -10,8 +10,9 @@ import pandas as pd
 import torch
 
 from fretlab.io import read_json, write_csv, write_json
-from fretlab.tasks.metrics import classification_metrics, confusion
-from fretlab.tasks.plots import plot_confusion, plot_per_class_f1
+from fretlab.tasks.metrics import classification_metrics, confusion, regression_metrics
+from fretlab.tasks.plots import plot_confusion, plot_error_heatmap, plot_per_class_f1, plot_scatter_grid
+from fretlab.tasks.targets import Standardizer, TargetSpec
 
 
 def write_evaluation(
@@ -85,3 +86,87 @@ def write_data_counts(features_dir: Path, metrics_dir: Path) -> dict[str, Any]:
     }
     write_json(Path(metrics_dir) / "data.json", counts)
     return counts
+
+
+def _classification_block(split: str, spec: TargetSpec, pred: np.ndarray, codes: np.ndarray, ids: list[str],
+                          plots_dir: Path, suffix: str) -> dict[str, Any]:
+    classes = list(spec.classes)
+    names = np.asarray(classes)
+    write_csv(plots_dir / "confusion" / f"{split}{suffix}.csv",
+              pd.DataFrame({"id": ids, "actual": names[codes], "predicted": names[pred]}))
+    plot_confusion(confusion(codes, pred, len(classes), normalize=True), classes,
+                   plots_dir / "figures" / f"confusion_{split}{suffix}_normalized.png",
+                   f"{split}: {spec.name} (row-normalized)", normalized=True)
+    return classification_metrics(codes, pred, classes)
+
+
+def regression_report(true: np.ndarray, pred: np.ndarray, scale: tuple[float, float]) -> dict[str, Any]:
+    """A regression target's metrics on its own scale and on the standardized one (train mean and std)."""
+    mean, std = scale
+    return {**regression_metrics(true, pred),
+            "standardized": {k: v for k, v in regression_metrics((true - mean) / std, (pred - mean) / std).items()
+                             if k in ("mse", "rmse", "mae")}}
+
+
+def evaluate_targets(
+    split: str, out: torch.Tensor, y: np.ndarray, valid: np.ndarray, ids: list[str], specs: list[TargetSpec],
+    scaler: Standardizer, report_scale: Standardizer, metrics_dir: Path, plots_dir: Path,
+) -> dict[str, Any]:
+    """Score every target of a multi-target task on its valid rows; write metrics, DVC plot data and PNGs.
+
+    ``y`` holds raw values (class codes, regression values on their own scale); model outputs for
+    regression targets are mapped back with ``scaler``. ``report_scale`` (the train split's mean and std)
+    gives the standardized figures, so targets on different scales compare. The aggregate is the mean
+    over regression targets of their MSE, raw and standardized, and each target's share of the raw sum.
+    """
+    metrics: dict[str, Any] = {}
+    rows, scatter, grid = [], [], {}
+    first_classifier = True
+    for j, spec in enumerate(specs):
+        mask = valid[:, j]
+        kept = [i for i, keep in zip(ids, mask, strict=True) if keep]
+        values = spec.slice(out)[torch.from_numpy(mask)].double().numpy()
+        if spec.is_classification:
+            suffix = "" if first_classifier else f"_{spec.name}"
+            first_classifier = False
+            metrics[spec.name] = _classification_block(split, spec, values.argmax(1), y[mask, j].astype(np.int64),
+                                                       kept, plots_dir, suffix)
+            continue
+        pred = values[:, 0] * scaler.std[j] + scaler.mean[j]
+        true = y[mask, j]
+        report = regression_report(true, pred, (report_scale.mean[j], report_scale.std[j]))
+        metrics[spec.name] = report
+        rows.append({"target": spec.name, "mse_standardized": report["standardized"]["mse"], "r2": report["r2"],
+                     "mse": report["mse"]})
+        scatter += [{"id": i, "target": spec.name, "true": float(t), "predicted": float(p)}
+                    for i, t, p in zip(kept, true, pred, strict=True)]
+        grid[spec.name] = (true, pred)
+    if rows:
+        table = pd.DataFrame(rows)
+        raw_total = float(table["mse"].sum())
+        table["raw_mse_share"] = table["mse"] / raw_total if raw_total > 0 else np.nan
+        metrics["aggregate"] = {
+            "mse": float(table["mse"].mean()), "mse_standardized": float(table["mse_standardized"].mean()),
+            "r2_mean": float(table["r2"].mean()),
+            "raw_mse_share": {r.target: float(r.raw_mse_share) for r in table.itertuples()},
+        }
+        write_csv(plots_dir / "targets" / f"{split}.csv", table)
+        write_csv(plots_dir / "scatter" / f"{split}.csv", pd.DataFrame(scatter))
+        figures = plots_dir / "figures"
+        plot_scatter_grid(grid, figures / f"scatter_{split}.png", f"{split}: predicted vs true")
+        heat = table[["mse_standardized", "raw_mse_share"]].to_numpy(dtype=float)
+        heat = np.column_stack([heat, 1 - table["r2"].to_numpy(dtype=float)])
+        plot_error_heatmap(heat, table["target"].tolist(), ["standardized MSE", "share of raw MSE", "1 - R²"],
+                           figures / f"error_heatmap_{split}.png", f"{split}: error per target")
+    metrics = _json_safe(metrics)
+    write_json(metrics_dir / f"{split}.json", metrics)
+    return metrics
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN (a target with no valid row in the split) as null: DVC reads metrics files as strict JSON."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -1,4 +1,4 @@
-"""Classification metrics (scikit-learn) in the one JSON shape every model reports."""
+"""Classification and regression metrics (scikit-learn) in the JSON shape every model reports."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from sklearn.metrics import (
     balanced_accuracy_score,
     confusion_matrix,
     f1_score,
+    mean_absolute_error,
+    mean_squared_error,
     precision_recall_fscore_support,
+    r2_score,
 )
 
 
@@ -38,3 +41,12 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, normalize: bool = False) -> np.ndarray:
     """Confusion matrix (rows: true class); row-normalized when ``normalize``."""
     return confusion_matrix(y_true, y_pred, labels=list(range(n_classes)), normalize="true" if normalize else None)
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MSE, RMSE, MAE and R² (scikit-learn) of one target; R² is NaN with fewer than two rows."""
+    if len(y_true) == 0:
+        return {"mse": float("nan"), "rmse": float("nan"), "mae": float("nan"), "r2": float("nan"), "n": 0}
+    mse = float(mean_squared_error(y_true, y_pred))
+    return {"mse": mse, "rmse": float(np.sqrt(mse)), "mae": float(mean_absolute_error(y_true, y_pred)),
+            "r2": float(r2_score(y_true, y_pred)) if len(y_true) > 1 else float("nan"), "n": len(y_true)}

@@ -47,3 +47,41 @@ def plot_per_class_f1(f1: dict[str, float], path: Path, title: str) -> None:
     for i, n in enumerate(names):
         ax.text(i, f1[n] + 0.02, f"{f1[n]:.3f}", ha="center")
     _save(fig, path)
+
+
+def plot_scatter_grid(frame: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> None:
+    """Predicted against true value, one panel per regression target, with the identity line."""
+    names = list(frame)
+    cols = min(4, max(1, len(names)))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        true, pred = frame[name]
+        ax.scatter(true, pred, s=8, alpha=0.6)
+        lo, hi = (float(min(true.min(), pred.min())), float(max(true.max(), pred.max()))) if len(true) else (0, 1)
+        ax.plot([lo, hi], [lo, hi], color="gray", lw=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("true", fontsize=8)
+        ax.set_ylabel("predicted", fontsize=8)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_error_heatmap(values: np.ndarray, rows: list[str], cols: list[str], path: Path, title: str,
+                       fmt: str = "{:.2f}", cmap: str = "Reds") -> None:
+    """A targets × columns heatmap (e.g. standardized MSE per model), each cell labelled with its value."""
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(cols), 0.8 + 0.4 * len(rows)))
+    finite = values[np.isfinite(values)]
+    im = ax.imshow(values, cmap=cmap, aspect="auto", vmin=0, vmax=float(finite.max()) if finite.size else 1)
+    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    threshold = float(finite.max()) / 2 if finite.size else 0
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, fmt.format(v) if np.isfinite(v) else "–", ha="center", va="center", fontsize=8,
+                color="white" if np.isfinite(v) and v > threshold else "black")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    _save(fig, path)

@@ -1,4 +1,4 @@
-"""Training loop: AdamW, ReduceLROnPlateau, early stopping on val macro-F1, resumable checkpoints."""
+"""Training loop: AdamW, ReduceLROnPlateau, early stopping on the task's monitor, resumable checkpoints."""
 
 from __future__ import annotations
 
@@ -10,30 +10,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from dvclive import Live
-from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from fretlab.io import atomic_path
 from fretlab.models.augment import mixup
-from fretlab.models.classifier import Classifier
 from fretlab.params import Params, Train
-from fretlab.runtime import (
-    autocast,
-    batches,
-    configure_determinism,
-    predict_logits,
-    select_device,
-    to_device_tensor,
-)
-from fretlab.tasks.metrics import macro_f1
+from fretlab.runtime import autocast, configure_determinism, select_device
+from fretlab.tasks.losses import TaskLoss, make_task_loss
+from fretlab.tasks.monitor import Monitor, monitor_for, validation_record
+from fretlab.tasks.targets import TargetSpec
 from fretlab.train import distributed
+from fretlab.train.inputs import RoleData
 
 CHECKPOINT = "last.pt"
+# (section, key) pairs left out of the checkpoint fingerprint (key None: the whole section); every other
+# param, including sections added later, invalidates a checkpoint when it changes.
+NOT_IN_FINGERPRINT = (("paths", None), ("predict", None), ("base", "workers"))
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -42,10 +38,11 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def make_scheduler(opt: torch.optim.Optimizer, cfg: Train) -> Any:
-    """``train.scheduler``: plateau (on val macro-F1), cosine (over ``train.epochs``) or none (constant lr)."""
+def make_scheduler(opt: torch.optim.Optimizer, cfg: Train, mode: str = "max") -> Any:
+    """``train.scheduler``: plateau (on the monitored validation figure, ``mode`` max or min), cosine (over
+    ``train.epochs``) or none (constant lr)."""
     if cfg.scheduler == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.scheduler_factor,
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=mode, factor=cfg.scheduler_factor,
                                                           patience=cfg.scheduler_patience)
     if cfg.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
@@ -58,8 +55,9 @@ def fingerprint(params: Params, features_dir: Path, data_files: Sequence[Path] |
     ``data_files`` replaces the default train/val cache files (a cross-validation fold's own set).
     """
     h = hashlib.sha256()
-    relevant = {k: params.model_dump(mode="json")[k] for k in ("base", "featurize", "model", "train")}
-    relevant["base"].pop("workers")
+    relevant = params.model_dump(mode="json")
+    for section, key in NOT_IN_FINGERPRINT:  # where files go and how many workers: not what is learned
+        relevant[section].pop(key) if key else relevant.pop(section)
     h.update(json.dumps(relevant, sort_keys=True).encode())
     files = [features_dir / n for n in ("train.npy", "train.csv", "val.npy", "val.csv")]
     for path in files if data_files is None else data_files:
@@ -77,7 +75,7 @@ class TrainState:
 
     epoch: int
     history: list[dict[str, float]]
-    best_f1: float
+    best_score: float  # the monitored validation figure at best_epoch
     best_epoch: int
     best_state: dict[str, torch.Tensor]
     bad_epochs: int
@@ -117,36 +115,106 @@ def load_checkpoint(path: Path, fp: str) -> dict[str, Any] | None:
     return blob
 
 
-def train_model(
-    params: Params, model: Classifier, data: dict[str, tuple[np.ndarray, np.ndarray]], n_classes: int,
-    ckpt_dir: Path, live_dir: Path, features_dir: Path, data_files: Sequence[Path] | None = None,
-) -> TrainState:
-    """Train with early stopping, resuming from ``ckpt_dir`` when it holds this run's checkpoint."""
+@dataclass
+class Setup:
+    """What one training run needs besides the model: data, loss, optimizer, scheduler and RNG streams."""
+
+    train: RoleData
+    val: RoleData
+    loss_fn: TaskLoss
+    opt: torch.optim.Optimizer
+    sched: Any
+    gen: torch.Generator
+    mix_gen: torch.Generator
+    monitor: Monitor
+
+
+def _setup(params: Params, model: nn.Module, data: dict[str, RoleData], specs: list[TargetSpec],
+           device: torch.device, ddp: distributed.DistInfo) -> Setup:
     cfg = params.train
-    configure_determinism(params.base.deterministic)
-    device = select_device(params.base.device)
     gen = seed_everything(params.base.seed)
-    ddp = distributed.current()  # rank 0 of 1 unless launched by torchrun (train.ddp)
     mix_gen = gen
     if ddp.world > 1:  # augmentation, dropout and mixup draw per rank; the batch order (gen) stays shared
         torch.manual_seed(params.base.seed + ddp.rank)
         mix_gen = torch.Generator().manual_seed(params.base.seed + ddp.rank)
-    x_train = to_device_tensor(data["train"][0], device)
-    y_train = torch.as_tensor(np.array(data["train"][1]), device=x_train.device)
-    x_val, y_val_np = to_device_tensor(data["val"][0], device), data["val"][1]
-    model.fit_standardization(x_train)
+    data["train"].inputs.fit_standardization(model)
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)  # 4-d weights NHWC; loading state later keeps the layout
-    weights = None
-    if cfg.class_weights:
-        present = np.unique(data["train"][1])
-        w = np.ones(n_classes)
-        w[present] = compute_class_weight("balanced", classes=present, y=data["train"][1])
-        weights = torch.tensor(w, dtype=torch.float32, device=device)
-    loss_fn = nn.CrossEntropyLoss(weight=weights)
+    loss_fn = make_task_loss(specs, data["train"].y, data["train"].valid)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = make_scheduler(opt, cfg)
+    monitor = monitor_for(specs)
+    return Setup(data["train"], data["val"], loss_fn, opt, make_scheduler(opt, cfg, monitor.mode), gen, mix_gen,
+                 monitor)
+
+
+def _resume(path: Path, fp: str, model: nn.Module, run: Setup) -> TrainState | None:
+    """Restore model, optimizer, scheduler and RNG state from this run's checkpoint, if there is one."""
+    blob = load_checkpoint(path, fp)
+    if blob is None:
+        return None
+    model.load_state_dict(blob["model"])
+    run.opt.load_state_dict(blob["optimizer"])
+    run.sched.load_state_dict(blob["scheduler"])
+    torch.set_rng_state(blob["torch_rng"])
+    run.gen.set_state(blob["batch_rng"])
+    if blob["cuda_rng"]:
+        torch.cuda.set_rng_state_all(blob["cuda_rng"])
+    print(f"resuming from {path} after epoch {blob['epoch']}")
+    return TrainState(**{k: blob[k] for k in TrainState.__dataclass_fields__})
+
+
+def _train_epoch(params: Params, step_model: nn.Module, run: Setup, state: TrainState, device: torch.device,
+                 ddp: distributed.DistInfo) -> float:
+    """One pass over the training data; returns the mean training loss (summed over DDP ranks)."""
+    cfg = params.train
+    step_model.train()
+    y_train = torch.from_numpy(run.train.y)
+    valid_train = torch.from_numpy(run.train.valid)
+    loss_fn = run.loss_fn.to_device(device)
+    total, count = 0.0, 0
+    for idx in tqdm(run.train.inputs.epoch(cfg.batch_size, run.gen), desc=f"epoch {state.epoch + 1}", leave=False,
+                    disable=None if ddp.is_main else True):
+        if ddp.world > 1:
+            idx = _shard(idx, ddp)
+        inputs = run.train.inputs.gather(idx, device)
+        host_idx = idx.cpu()
+        yb = y_train[host_idx].to(device, non_blocking=True)
+        vb = valid_train[host_idx].to(device, non_blocking=True)
+        with autocast(device, cfg.amp):
+            if cfg.augment.mixup_alpha > 0:
+                xb, (ya, va), (yb2, vb2), lam = _mixup(inputs[0], yb, vb, cfg.augment.mixup_alpha, run.mix_gen)
+                out = step_model(xb, *inputs[1:]).float()
+                loss = lam * loss_fn(out, ya, va) + (1 - lam) * loss_fn(out, yb2, vb2)
+            else:
+                loss = loss_fn(step_model(*inputs).float(), yb, vb)
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        run.opt.step()
+        total += loss.detach() * len(idx)
+        count += len(idx)
+    total, count = distributed.all_sum(total, count)
+    return total / max(count, 1)
+
+
+def _mixup(x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, alpha: float, gen: torch.Generator) -> tuple:
+    """:func:`mixup` with the validity mask carried alongside the targets (one permutation for both)."""
+    both = torch.stack([y, valid.to(y.dtype)], dim=1)
+    xb, a, b, lam = mixup(x, both, alpha, gen)
+    return xb, (a[:, 0], a[:, 1].bool()), (b[:, 0], b[:, 1].bool()), lam
+
+
+def train_model(
+    params: Params, model: nn.Module, data: dict[str, RoleData], specs: list[TargetSpec],
+    ckpt_dir: Path, live_dir: Path, features_dir: Path, data_files: Sequence[Path] | None = None,
+) -> TrainState:
+    """Train with early stopping on the task's monitor, resuming from ``ckpt_dir`` when it holds this run's
+    checkpoint. ``data`` maps ``train`` and ``val`` to their :class:`RoleData`."""
+    cfg = params.train
+    configure_determinism(params.base.deterministic)
+    device = select_device(params.base.device)
+    ddp = distributed.current()  # rank 0 of 1 unless launched by torchrun (train.ddp)
+    run = _setup(params, model, data, specs, device, ddp)
     step_model: nn.Module = model
     if ddp.world > 1:
         gpu = [torch.cuda.current_device()] if device.type == "cuda" else None  # set per LOCAL_RANK by distributed
@@ -155,64 +223,29 @@ def train_model(
         step_model = torch.compile(step_model)
     fp = fingerprint(params, features_dir, data_files)
     ckpt_path = ckpt_dir / CHECKPOINT
-    state = TrainState(0, [], -1.0, -1, {}, 0, False)
-    blob = load_checkpoint(ckpt_path, fp)
-    if blob is not None:
-        model.load_state_dict(blob["model"])
-        opt.load_state_dict(blob["optimizer"])
-        sched.load_state_dict(blob["scheduler"])
-        torch.set_rng_state(blob["torch_rng"])
-        gen.set_state(blob["batch_rng"])
-        if blob["cuda_rng"]:
-            torch.cuda.set_rng_state_all(blob["cuda_rng"])
-        state = TrainState(**{k: blob[k] for k in TrainState.__dataclass_fields__})
-        print(f"resuming from {ckpt_path} after epoch {state.epoch}")
+    state = _resume(ckpt_path, fp, model, run) or TrainState(0, [], run.monitor.initial, -1, {}, 0, False)
+    watched = f"val/{run.monitor.name}"
 
     # only rank 0 logs and checkpoints; the other ranks train and follow its decisions
     with Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=False) if ddp.is_main else nullcontext() as live:
         for record in state.history if ddp.is_main else []:  # replay so the curves cover the whole run
             _log_epoch(live, record)
         while not state.finished and state.epoch < cfg.epochs:
-            step_model.train()
-            total, count = 0.0, 0
-            for idx in tqdm(list(batches(len(x_train), cfg.batch_size, gen, x_train.device)),
-                            desc=f"epoch {state.epoch + 1}", leave=False, disable=None if ddp.is_main else True):
-                if ddp.world > 1:
-                    idx = _shard(idx, ddp)
-                xb, yb = x_train[idx].to(device, non_blocking=True), y_train[idx].to(device, non_blocking=True)
-                with autocast(device, cfg.amp):
-                    if cfg.augment.mixup_alpha > 0:
-                        xb, ya, yb2, lam = mixup(xb, yb, cfg.augment.mixup_alpha, mix_gen)
-                        out = step_model(xb).float()
-                        loss = lam * loss_fn(out, ya) + (1 - lam) * loss_fn(out, yb2)
-                    else:
-                        loss = loss_fn(step_model(xb).float(), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.detach() * len(idx)
-                count += len(idx)
-            total, count = distributed.all_sum(total, count)
-            train_loss = total / max(count, 1)
-            val_logits = predict_logits(model, x_val, params.evaluate.batch_size, cfg.amp)
-            val_loss = float(nn.functional.cross_entropy(val_logits, torch.from_numpy(y_val_np),
-                                                         weight=None if weights is None else weights.cpu()))
-            val_pred = val_logits.argmax(1).numpy()
-            val_f1 = macro_f1(y_val_np, val_pred, n_classes)
-            record = {
-                "train/loss": train_loss, "val/loss": val_loss, "val/macro_f1": val_f1,
-                "val/accuracy": float((val_pred == y_val_np).mean()), "lr": opt.param_groups[0]["lr"],
-            }
+            train_loss = _train_epoch(params, step_model, run, state, device, ddp)
+            val_out = run.val.inputs.predict(model, params.evaluate.batch_size, cfg.amp)
+            record = {"train/loss": train_loss,
+                      **validation_record(specs, run.loss_fn, val_out, run.val.y, run.val.valid),
+                      "lr": run.opt.param_groups[0]["lr"]}
             record = distributed.from_main(record)  # every rank takes rank 0's lr and stopping decisions
-            val_f1 = record["val/macro_f1"]
+            value = record[watched]
             if cfg.scheduler == "plateau":
-                sched.step(val_f1)
+                run.sched.step(value)
             else:
-                sched.step()
+                run.sched.step()
             state.epoch += 1
             state.history.append(record)
-            if val_f1 > state.best_f1:
-                state.best_f1, state.best_epoch, state.bad_epochs = val_f1, state.epoch, 0
+            if run.monitor.better(value, state.best_score):
+                state.best_score, state.best_epoch, state.bad_epochs = value, state.epoch, 0
                 state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             else:
                 state.bad_epochs += 1
@@ -220,10 +253,10 @@ def train_model(
             if ddp.is_main:
                 _log_epoch(live, record)
                 print(f"epoch {state.epoch}: " + ", ".join(f"{k}={v:.4f}" for k, v in record.items()))
-                save_checkpoint(ckpt_path, fp, model, opt, sched, gen, state)
+                save_checkpoint(ckpt_path, fp, model, run.opt, run.sched, run.gen, state)
         if ddp.is_main:
             live.summary["best_epoch"] = state.best_epoch
-            live.summary["best_val_macro_f1"] = state.best_f1
+            live.summary[f"best_val_{run.monitor.name}"] = state.best_score
     model.load_state_dict(state.best_state)
     return state
 

@@ -1,0 +1,21 @@
+"""Which embedded generator ``data.source`` names: guitar note events or music tracks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from fretlab.params import Params
+from fretlab.synth.attributes import synthesize_tracks
+from fretlab.synth.guitar import synthesize_dataset
+
+
+def synthesize(params: Params, out_dir: Path, workers: int) -> pd.DataFrame:
+    """Render the dataset for ``data.source`` (``synthetic`` or ``synthetic_tracks``) into ``out_dir``."""
+    if params.data.source == "synthetic_tracks":
+        return synthesize_tracks(params.synthesize_tracks, out_dir, params.base.seed, workers)
+    if params.data.source == "synthetic":
+        return synthesize_dataset(params.synthesize, params.data.classes, out_dir, params.base.seed, workers)
+    raise ValueError(f"data.source is '{params.data.source}': only synthetic and synthetic_tracks are generated; "
+                     "a real dataset needs no synthesize stage")
