@@ -47,6 +47,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ref-workers", type=int, default=0, help="DataLoader workers of the on-the-fly reference")
     parser.add_argument("--full", action="store_true", help="also time the default `dvc repro` from a clean cache")
     parser.add_argument("--scale", type=int, nargs="*", default=[], metavar="N", help="event counts for the scale run")
+    parser.add_argument("--only", choices=["all", "sequences"], default="all",
+                        help="sequences: only the track-batching row (recipes/attributes model, no pipeline run)")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results.json")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the temporary workspaces here")
     parser.add_argument("--scale-one", type=int, default=None, help=argparse.SUPPRESS)  # internal: one scale size
@@ -86,6 +88,14 @@ def main() -> None:
     from fretlab.data.metadata import read_metadata
     from fretlab.io import worker_count
     from fretlab.params import load_params
+
+    result_sequences = sequence_row(args)
+    if args.only == "sequences":
+        print_sequences(result_sequences)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"machine": bm.machine_info(), "sequences": result_sequences}, indent=2) + "\n")
+        log(f"wrote {args.out}")
+        return
 
     work = Path(tempfile.mkdtemp(prefix="fretlab-bench-")) if args.workdir is None else args.workdir
     work.mkdir(parents=True, exist_ok=True)
@@ -139,12 +149,36 @@ def main() -> None:
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
+    result["sequences"] = result_sequences
     result["machine"]["load_average_after"] = list(os.getloadavg())
     result["targets"] = check_targets(result, cores)
     print_table(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     log(f"wrote {args.out}")
+
+
+def sequence_row(args: argparse.Namespace) -> dict[str, Any]:
+    """One training epoch of the attribute recipe's model on its track lengths: bucketed vs padded to the longest."""
+    import benchlib as bm
+
+    from fretlab.params import load_params
+
+    params = load_params(REPO / "recipes/attributes/params.yaml")
+    tracks = params.synthesize_tracks
+    n_train = round(tracks.n_tracks * params.split.fractions["train"])
+    log(f"track batching: {n_train} tracks of {tracks.duration_sec[0]:g}-{tracks.duration_sec[1]:g} s, "
+        f"model {params.model.name}")
+    return bm.bench_sequence_batching(params, n_train, tracks.duration_sec, args.repeats)
+
+
+def print_sequences(s: dict[str, Any]) -> None:
+    print(f"track epoch, bucketed ({s['model']})            {s['bucketed_epoch_s']:.2f} s ({s['tracks']} tracks, "
+          f"{s['frames']} frames)")
+    print(f"track epoch, padded to the longest clip    {s['padded_epoch_s']:.2f} s ({s['padded_frames']} frames): "
+          f"bucketing {s['speedup']:.2f}x faster, same run")
+    print(f"track epoch, bucketed + packed GRU         {s['packed_epoch_s']:.2f} s: packing "
+          f"{s['packing_slowdown']:.2f}x the causal unpacked run")
 
 
 def check_targets(result: dict[str, Any], cores: int) -> dict[str, Any]:
@@ -191,6 +225,12 @@ def print_table(r: dict[str, Any]) -> None:
         rows.append((f"scale: {s['events']} events", f"synthesize {s['synthesize_s_per_10k']:.0f} s/10k, featurize "
                                                      f"{s['featurize_s_per_10k']:.1f} s/10k, peak RSS "
                                                      f"{s['peak_rss_mb']:.0f} MB"))
+    if "sequences" in r:
+        sq = r["sequences"]
+        rows += [(f"track epoch, bucketed ({sq['model']})", f"{sq['bucketed_epoch_s']:.2f} s"),
+                 ("track epoch, bucketed, packed GRU", f"{sq['packed_epoch_s']:.2f} s ({sq['packing_slowdown']:.2f}x)"),
+                 ("track epoch, padded to the longest clip", f"{sq['padded_epoch_s']:.2f} s "
+                                                             f"(bucketing {sq['speedup']:.2f}x faster, same run)")]
     for name, tgt in r["targets"].items():
         verdict = "met" if tgt["met"] else "MISSED"
         rows.append((f"target {name}", f"{tgt['measured']:.3g} (target {tgt['target']}): {verdict}"))

@@ -408,3 +408,66 @@ def scale_one(n_events: int, work: Path, workers: int, seed: int) -> dict[str, A
         "peak_rss_mb": own.ru_maxrss / 1024, "synthesize_worker_peak_rss_mb": kids.ru_maxrss / 1024,
         "features_mb": (work / "features/train.npy").stat().st_size / 2**20,
     }
+
+
+def bench_sequence_batching(params: Params, n_tracks: int, duration_sec: tuple[float, float], repeats: int,
+                            seed: int = 0) -> dict[str, Any]:
+    """One training epoch of the track model: length-bucketed batches (the lab's path), the same batches with a
+    packed unidirectional GRU, and random batches each padded to the longest clip of the data set.
+
+    Same random frames, same model and batch size, same run. Frame values do not change the cost.
+    """
+    import torch
+
+    from fretlab.audio.track_features import feature_dim
+    from fretlab.cache.sequences import BucketBatchSampler, SequenceSet, pad_batch
+    from fretlab.models import layers
+    from fretlab.models.classifier import build_task_model
+    from fretlab.tasks.targets import n_outputs, resolve_targets
+
+    rng = np.random.default_rng(seed)
+    cfg = params.featurize.tracks
+    fps = cfg.sample_rate / cfg.hop_length
+    lengths = np.round(rng.uniform(*duration_sec, n_tracks) * fps).astype(np.int64)
+    dims = feature_dim(cfg)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    seqs = SequenceSet(rng.standard_normal((int(offsets[-1]), dims)).astype(np.float32), offsets)
+    specs = resolve_targets(params)
+    target = torch.zeros(params.train.batch_size, n_outputs(specs))
+    longest = int(lengths.max())
+
+    def epoch(bucketed: bool, packed: bool = False) -> float:
+        layers.PACK_UNIDIRECTIONAL = packed
+        torch.manual_seed(seed)
+        model = build_task_model(params, specs, dims).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=params.train.lr)
+        gen = torch.Generator().manual_seed(seed)
+        if bucketed:
+            order = list(BucketBatchSampler(lengths, params.train.batch_size, gen))
+        else:
+            order = torch.randperm(n_tracks, generator=gen).split(params.train.batch_size)
+        start = time.perf_counter()
+        for batch in order:
+            batch = [int(i) for i in batch]
+            x, lens = pad_batch([seqs[i] for i in batch])
+            if not bucketed:  # pad to the longest clip of the data set; the GRU runs over the padding
+                x = torch.nn.functional.pad(x, (0, 0, 0, longest - x.shape[1]))
+                lens = torch.full_like(lens, longest)
+            loss = torch.nn.functional.mse_loss(model(x, lens), target[: len(batch)])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return time.perf_counter() - start
+
+    try:
+        bucket = [epoch(True) for _ in range(repeats)]
+        packed = [epoch(True, packed=True) for _ in range(repeats)]
+        padded = [epoch(False) for _ in range(repeats)]
+    finally:
+        layers.PACK_UNIDIRECTIONAL = False
+    frames = int(lengths.sum())
+    return {"tracks": n_tracks, "frames": frames, "padded_frames": n_tracks * longest, "model": params.model.name,
+            "batch_size": params.train.batch_size, "bucketed_epoch_s": median(bucket),
+            "padded_epoch_s": median(padded), "packed_epoch_s": median(packed), "bucketed_walls_s": bucket,
+            "padded_walls_s": padded, "packed_walls_s": packed, "speedup": median(padded) / median(bucket),
+            "packing_slowdown": median(packed) / median(bucket)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import numpy as np
@@ -214,6 +215,19 @@ def test_guitar_defaults_keep_windowing_and_augmentation_off():
     assert (aug.freq_mask, aug.time_mask, aug.mixup_alpha) == (0, 0, 0.0)
 
 
+def _inert(path: Path) -> bool:
+    """A package ``__init__.py`` that holds only its docstring and dunder metadata (``__version__ = ...``).
+
+    Run implicitly (as the parent package of an imported submodule) it cannot change a stage's output.
+    Imported by name (``from fretlab import __version__``) it counts unless it is docstring-only.
+    """
+    body = ast.parse(path.read_text()).body
+    return path.name == "__init__.py" and all(
+        (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
+        or (isinstance(n, ast.Assign) and all(isinstance(t, ast.Name) and t.id.startswith("__") for t in n.targets))
+        for n in body)
+
+
 def _docstring_only(path: Path) -> bool:
     """A package ``__init__.py`` that holds nothing but its docstring cannot change a stage's output."""
     body = ast.parse(path.read_text()).body
@@ -221,40 +235,84 @@ def _docstring_only(path: Path) -> bool:
                                               for n in body)
 
 
+def _module_file(name: str) -> Path | None:
+    """The source file of fretlab module ``name`` (a module or a package's ``__init__.py``), if there is one."""
+    parts = name.split(".")
+    for path in (REPO / "src" / Path(*parts).with_suffix(".py"), REPO / "src" / Path(*parts) / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
 def _stage_imports(script: Path) -> set[str]:
-    """fretlab modules a stage script imports, transitively, as repo-relative paths."""
+    """fretlab modules a stage script imports, transitively, as repo-relative paths.
+
+    Counts ``import fretlab.x``, ``from fretlab.x import y`` (and ``fretlab.x.y`` where ``y`` is a submodule, as
+    in ``from fretlab.train import distributed``), ``from fretlab import __version__``, and the parent packages
+    each import initializes first, unless they are inert (docstring and dunder metadata only).
+    """
     seen: set[str] = set()
     todo = [script]
+
+    def add(path: Path | None, implicit: bool = False) -> None:
+        if path is None or (_inert(path) if implicit else _docstring_only(path)):
+            return
+        rel = path.relative_to(REPO).as_posix()
+        if rel not in seen:
+            seen.add(rel)
+            todo.append(path)
+
     while todo:
         tree = ast.parse(todo.pop().read_text())
         for node in ast.walk(tree):
-            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
-            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+                names += [f"{node.module}.{a.name}" for a in node.names if _module_file(f"{node.module}.{a.name}")]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
             for name in names:
-                if not name.startswith("fretlab."):
+                if name != "fretlab" and not name.startswith("fretlab."):
                     continue
                 parts = name.split(".")
-                path = REPO / "src" / Path(*parts).with_suffix(".py")
-                if not path.is_file():
-                    path = REPO / "src" / Path(*parts) / "__init__.py"
-                rel = path.relative_to(REPO).as_posix()
-                if path.is_file() and rel not in seen and not _docstring_only(path):
-                    seen.add(rel)
-                    todo.append(path)
+                for depth in range(1, len(parts)):  # the packages Python initializes before the module
+                    add(_module_file(".".join(parts[:depth])), implicit=True)
+                add(_module_file(name))
     return seen
 
 
-@pytest.mark.parametrize("recipe", ["esc50", "urbansound8k"])
-def test_recipe_stages_list_every_module_they_import(recipe):
-    stages = yaml.safe_load((RECIPES / recipe / "dvc.yaml").read_text())["stages"]
-    for name, stage in stages.items():
+def _check_stage_deps(dvc_yaml: Path) -> None:
+    """Every fretlab module each stage of ``dvc_yaml`` imports (transitively) is one of its deps."""
+    where = dvc_yaml.relative_to(REPO).as_posix()
+    for name, stage in yaml.safe_load(dvc_yaml.read_text())["stages"].items():
         body = stage.get("do", stage)
-        deps = [d.removeprefix("../../") for d in body["deps"]]
-        script = REPO / "stages" / f"{name}.py"
-        assert f"stages/{name}.py" in deps
-        for module in _stage_imports(script):
+        # deps are relative to the directory holding dvc.yaml (a recipe's), not to a symlink's target
+        deps = [Path(os.path.normpath(dvc_yaml.parent / d)).relative_to(REPO).as_posix()
+                for d in body["deps"] if "${" not in d]
+        script = f"stages/{name}.py"
+        assert script in deps, f"{where} stage {name} does not list {script} in deps"
+        for module in sorted(_stage_imports(REPO / script)):
             covered = module in deps or any(module.startswith(d.rstrip("/") + "/") for d in deps)
-            assert covered, f"recipes/{recipe}/dvc.yaml stage {name} imports {module} but does not list it in deps"
+            assert covered, f"{where} stage {name} imports {module} but does not list it in deps"
+
+
+@pytest.mark.parametrize("recipe", ["esc50", "urbansound8k", "attributes"])
+def test_recipe_stages_list_every_module_they_import(recipe):
+    _check_stage_deps(RECIPES / recipe / "dvc.yaml")
+
+
+def test_root_stages_list_every_module_they_import():
+    _check_stage_deps(REPO / "dvc.yaml")
+
+
+def test_the_import_scan_sees_submodules_the_package_itself_and_parent_packages():
+    found = _stage_imports(REPO / "stages" / "train.py")
+    assert "src/fretlab/train/distributed.py" in found  # from fretlab.train import distributed
+    assert "src/fretlab/__init__.py" in found  # from fretlab import __version__ (artifacts/modeldir.py)
+    assert "src/fretlab/models/__init__.py" in found  # initialized before fretlab.models.rf
+    assert "src/fretlab/train/__init__.py" not in found  # docstring only
+    assert "src/fretlab/__init__.py" not in _stage_imports(REPO / "stages" / "synthesize.py")  # only as a parent
 
 
 def test_recipes_share_one_pipeline_definition():
@@ -262,3 +320,10 @@ def test_recipes_share_one_pipeline_definition():
     for recipe in ("esc50", "urbansound8k"):
         link = RECIPES / recipe / "dvc.yaml"
         assert link.is_symlink() and link.resolve() == shared, f"{link} must be a symlink to {shared}"
+
+
+def test_track_recipes_share_the_tracks_pipeline():
+    link = RECIPES / "attributes" / "dvc.yaml"
+    assert link.is_symlink(), f"{link} must be a symlink to recipes/pipelines/tracks.yaml"
+    assert os.readlink(link) == "../pipelines/tracks.yaml"  # relative, so it holds in any clone
+    assert link.resolve() == (RECIPES / "pipelines" / "tracks.yaml").resolve()

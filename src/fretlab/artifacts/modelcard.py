@@ -15,6 +15,8 @@ import pandas as pd
 from fretlab import __version__
 from fretlab.io import atomic_path
 from fretlab.params import Params
+from fretlab.tasks.monitor import monitor_for
+from fretlab.tasks.targets import TargetSpec, resolve_targets
 
 CARD = "model_card.md"
 
@@ -43,6 +45,8 @@ def model_card(params: Params, classes: list[str], summary: dict[str, Any], meta
     data, feat, train = params.data, params.featurize, params.train
     model_cfg = getattr(params.model, params.model.name, None)
     synthetic = data.source == "synthetic"
+    tracks = feat.kind == "tracks"
+    specs = resolve_targets(params)
     lines = [
         f"# Model card: `{params.paths.model}`",
         "",
@@ -64,12 +68,11 @@ def model_card(params: Params, classes: list[str], summary: dict[str, Any], meta
         "",
         f"- Architecture: `{params.model.name}` ({n_parameters:,} trainable parameters)"
         + (f": `{model_cfg.model_dump(mode='json')}`" if model_cfg is not None else ""),
-        f"- Features: {feat.n_mels}-band log-mel at {feat.sample_rate} Hz, {feat.target_duration:g} s window per "
-        f"event (n_fft {feat.n_fft}, hop {feat.hop_length})" + (", + delta" if feat.deltas else "")
-        + (", + RMS" if feat.rms else "") + "; input mixed to mono and peak-normalized",
+        _features_line(params),
         f"- Training: up to {train.epochs} epochs, batch {train.batch_size}, AdamW lr {train.lr:g}, weight decay "
         f"{train.weight_decay:g}, class weights {'on' if train.class_weights else 'off'}, early stopping patience "
-        f"{train.patience} on validation macro-F1",
+        f"{train.patience} on validation {'macro-F1' if monitor_for(specs).name == 'macro_f1' else 'loss'}",
+        *_target_lines(params, specs),
         "",
         "## Validation metrics",
         "",
@@ -81,6 +84,17 @@ def model_card(params: Params, classes: list[str], summary: dict[str, Any], meta
         "",
         "## Intended use",
         "",
+    ]
+    if tracks:
+        lines += [f"Predicting {', '.join(s.name for s in specs)} of whole music tracks from their frame features. "
+                  "A research and teaching model, not a production system.", "", "## Limits", ""]
+        if data.source == "synthetic_tracks":
+            lines.append("- **Trained on synthetic tracks only** (docs/synthesis-attributes.md): the targets are "
+                         "defined by the generator's formulas, not by listeners; retrain on real data first.")
+        lines += ["- Missing target values were masked out of the loss; regression outputs are mapped back to "
+                  "each target's own scale with the train split's mean and std.", ""]
+        return "\n".join(lines)
+    lines += [
         f"Classifying monophonic guitar note events as {', '.join(classes)}: a single-note clip, or each note of a "
         "recording found by onset detection (`fretlab predict`). A research and teaching model, "
         "not a production system.",
@@ -101,6 +115,26 @@ def model_card(params: Params, classes: list[str], summary: dict[str, Any], meta
         "",
     ]
     return "\n".join(lines)
+
+
+def _features_line(params: Params) -> str:
+    feat = params.featurize
+    if feat.kind == "tracks":
+        t = feat.tracks
+        return (f"- Features: {', '.join(t.features)} per frame at {t.sample_rate} Hz (n_fft {t.n_fft}, hop "
+                f"{t.hop_length}), whole tracks as variable-length sequences")
+    return (f"- Features: {feat.n_mels}-band log-mel at {feat.sample_rate} Hz, {feat.target_duration:g} s window per "
+            f"event (n_fft {feat.n_fft}, hop {feat.hop_length})" + (", + delta" if feat.deltas else "")
+            + (", + RMS" if feat.rms else "") + "; input mixed to mono and peak-normalized")
+
+
+def _target_lines(params: Params, specs: list[TargetSpec]) -> list[str]:
+    """One line per target, unless the task is the single-label default."""
+    if params.task.targets is None and not params.task.one_vs_rest:
+        return []
+    scale = "standardized by the train split" if params.task.standardize else "on their own scale"
+    return [f"- Targets (regression {scale}): " + "; ".join(
+        f"`{s.name}` ({s.kind}, {s.loss}, weight {s.weight:g})" for s in specs)]
 
 
 def write_model_card(model_dir: str | Path, params: Params, classes: list[str], summary: dict[str, Any],

@@ -82,12 +82,21 @@ def pool_sequence(out: torch.Tensor, mode: Literal["last", "mean", "attention"],
     return torch.cat([last[:, :hidden], out[:, 0, hidden:]], dim=1) if bidirectional else last
 
 
-def run_rnn(rnn: nn.RNNBase, seq: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-    """``rnn`` over ``(B, T, F)``; with ``lengths`` the batch is packed, so padding never enters the RNN.
+# True packs unidirectional RNNs too: same outputs, slower on the CPU; the benchmark flips it to measure that.
+PACK_UNIDIRECTIONAL = False
 
-    The padded output positions come back as zeros, and :func:`pool_sequence` ignores them.
+
+def run_rnn(rnn: nn.RNNBase, seq: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """``rnn`` over ``(B, T, F)`` whose rows are valid up to ``lengths``; :func:`pool_sequence` reads only
+    the valid steps.
+
+    A bidirectional RNN is packed (``pack_padded_sequence``), so its backward pass starts at each clip's
+    own last step. A unidirectional RNN runs on the padded batch: it is causal, so the output at every valid
+    step is exactly the packed one, and padding only changes outputs that pooling never reads. Packing it
+    anyway made a training step about 7x slower on the CPU (torch 2.13; docs/performance.md), and the
+    bucketed batches carry little padding.
     """
-    if lengths is None:
+    if lengths is None or not (rnn.bidirectional or PACK_UNIDIRECTIONAL):
         return rnn(seq)[0]
     packed = nn.utils.rnn.pack_padded_sequence(seq, lengths.cpu(), batch_first=True, enforce_sorted=False)
     out, _ = nn.utils.rnn.pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=seq.shape[1])

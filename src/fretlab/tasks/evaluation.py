@@ -138,7 +138,9 @@ def evaluate_targets(
         metrics[spec.name] = report
         rows.append({"target": spec.name, "mse_standardized": report["standardized"]["mse"], "r2": report["r2"],
                      "mse": report["mse"]})
-        scatter += [{"id": i, "target": spec.name, "true": float(t), "predicted": float(p)}
+        mean, std = report_scale.mean[j], report_scale.std[j]
+        scatter += [{"id": i, "target": spec.name, "true": float(t), "predicted": float(p),
+                     "true_standardized": float((t - mean) / std), "predicted_standardized": float((p - mean) / std)}
                     for i, t, p in zip(kept, true, pred, strict=True)]
         grid[spec.name] = (true, pred)
     if rows:
