@@ -148,7 +148,9 @@ def test_featurize_tracks_writes_cache_csv_and_summary(tmp_path, tracks):
     assert pd.read_csv(out / "val.csv")["note_id"].tolist() == ["t2"]
     assert summary["dims"] == train.dims == 46 and summary["feature_names"] == feature_names(CFG)
     assert summary["splits"]["train"] == {"tracks": 3, "frames": int(train.lengths.sum()), "frames_min": 44,
-                                          "frames_median": float(lengths["c.wav"]), "frames_max": lengths["d.wav"]}
+                                          "frames_median": float(lengths["c.wav"]), "frames_max": lengths["d.wav"],
+                                          "events": 3, "skipped": 0}
+    assert summary["skipped_total"] == 0
     assert summary["splits"]["val"]["tracks"] == 1 and summary["config"]["n_fft"] == 1024
 
 
@@ -181,3 +183,17 @@ def test_bad_audio_names_the_file_and_row_and_writes_nothing(tmp_path, tracks, p
     with pytest.raises(AudioError, match=problem):
         run(meta, root, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_tempogram_block_peaks_at_the_beat_period():
+    """A click track at 120 BPM: the tempogram's mean over time peaks at the lag of one beat (0.5 s)."""
+    sr, hop = 22050, 1024
+    cfg = TrackFeatures(sample_rate=sr, hop_length=hop, features=["tempogram"], tempogram_lags=32,
+                        tempogram_window=96)
+    clicks = np.zeros(sr * 20, dtype=np.float32)
+    clicks[(np.arange(0, 20, 0.5) * sr).astype(int)] = 1.0
+    burst = (np.exp(-np.arange(2000) / 200) * np.sin(np.arange(2000) * 0.3)).astype(np.float32)
+    wave = np.convolve(clicks, burst)[: len(clicks)]
+    gram = track_frame_features(wave, sr, cfg)
+    assert gram.shape[1] == 32 and feature_names(cfg)[0] == "tempogram_lag01"
+    assert abs(int(np.argmax(gram.mean(axis=0))) + 1 - 0.5 * sr / hop) <= 1

@@ -193,13 +193,18 @@ class TrackFeatures(_Section):
     hop_length: int = Field(512, ge=1)
     n_mfcc: int = Field(20, ge=1)
     n_mels: int = Field(64, ge=1)
-    features: list[Literal["mfcc", "chroma", "contrast", "tonnetz", "zcr", "logmel"]] = Field(
+    features: list[Literal["mfcc", "chroma", "contrast", "tonnetz", "zcr", "logmel", "tempogram"]] = Field(
         default_factory=lambda: ["mfcc", "chroma", "contrast", "tonnetz", "zcr"], min_length=1
     )
     max_duration: float | None = Field(None, gt=0.0)  # seconds from the start of each track; None: the whole track
+    tempogram_lags: int = Field(32, ge=1)  # tempogram block: autocorrelation lags 1..N frames
+    tempogram_window: int = Field(96, ge=2)  # tempogram block: frames in each local autocorrelation window
 
     @model_validator(mode="after")
     def _check(self) -> TrackFeatures:
+        if self.tempogram_lags >= self.tempogram_window:
+            raise ValueError(f"featurize.tracks.tempogram_lags={self.tempogram_lags} must be below tempogram_window="
+                             f"{self.tempogram_window}")
         if len(set(self.features)) != len(self.features):
             raise ValueError(f"featurize.tracks.features must not repeat a block, got {self.features}")
         if self.hop_length > self.n_fft:

@@ -1,4 +1,4 @@
-"""Frame-level librosa features of whole tracks: MFCC, chroma, spectral contrast, tonnetz, ZCR, log-mel.
+"""Frame-level librosa features of whole tracks: MFCC, chroma, spectral contrast, tonnetz, ZCR, log-mel, tempogram.
 
 Every block is computed from one STFT (``cfg.n_fft``, ``cfg.hop_length``, centred), so the blocks
 align frame by frame and the spectrogram is computed once instead of once per block; each block
@@ -30,6 +30,8 @@ def _block_names(block: str, cfg: TrackFeatures) -> list[str]:
         return ["zcr"]
     if block == "logmel":
         return [f"logmel_{i:02d}" for i in range(cfg.n_mels)]
+    if block == "tempogram":
+        return [f"tempogram_lag{i:02d}" for i in range(1, cfg.tempogram_lags + 1)]
     raise ValueError(f"unknown track feature block {block!r}")
 
 
@@ -68,7 +70,19 @@ def track_frame_features(wave: np.ndarray, sr: int, cfg: TrackFeatures) -> np.nd
             blocks.append(librosa.feature.zero_crossing_rate(wave, frame_length=cfg.n_fft, hop_length=cfg.hop_length))
         elif block == "logmel":
             blocks.append(librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr, n_mels=cfg.n_mels)))
+        elif block == "tempogram":
+            blocks.append(_tempogram(power, sr, cfg))
         else:
             raise ValueError(f"unknown track feature block {block!r}")
     frames = min(b.shape[-1] for b in blocks)  # zcr frames its own (edge-padded) signal: guard an off-by-one
     return np.ascontiguousarray(np.concatenate([b[:, :frames] for b in blocks], axis=0).T, dtype=np.float32)
+
+
+def _tempogram(power: np.ndarray, sr: int, cfg: TrackFeatures) -> np.ndarray:
+    """Local autocorrelation of the onset-strength envelope (librosa's tempogram) at lags 1..``tempogram_lags``
+    frames: a rhythm descriptor, periodic where the beat is. Lag 0 (always 1) is dropped."""
+    envelope = librosa.onset.onset_strength(S=librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr)),
+                                            sr=sr)
+    gram = librosa.feature.tempogram(onset_envelope=envelope, sr=sr, hop_length=cfg.hop_length,
+                                     win_length=cfg.tempogram_window)
+    return gram[1 : cfg.tempogram_lags + 1]
