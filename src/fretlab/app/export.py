@@ -67,6 +67,7 @@ class MatmulPowerSpectrogram(nn.Module):
         self.frames = 1 + (n_samples + 2 * (n_fft // 2) - n_fft) // hop_length
         needed = (self.frames - 1) * hop_length + n_fft  # padded samples the frames cover (a multiple of N1)
         self.pad_left, self.pad_right = n_fft // 2, needed - n_samples - n_fft // 2
+        self.rows = needed // n1
         j = np.arange(n1)[:, None] + n1 * np.arange(n2)[None, :]  # (n1, n2): sample index within the frame
         win = window.double().numpy()[j]
         angle = 2 * np.pi * ((j[:, None, :] * np.arange(n2)[None, :, None]) % n_fft) / n_fft  # (n1, k2, n2)
@@ -84,9 +85,11 @@ class MatmulPowerSpectrogram(nn.Module):
             padded = nn.functional.pad(wave, (self.pad_left, self.pad_right))
         else:  # the last frame ends before the end of the padding
             padded = nn.functional.pad(wave[:, : wave.shape[1] + self.pad_right], (self.pad_left, 0))
-        rows = padded.reshape(b, -1, self.n1).transpose(1, 2)  # (B, n1, samples / n1)
+        # static sizes but the batch in every reshape: a -1 cannot be inferred for an empty batch
+        rows = padded.reshape(b, self.rows, self.n1).transpose(1, 2)  # (B, n1, samples / n1)
         z = nn.functional.conv1d(rows, self.stage1, stride=self.stride, groups=self.n1)  # (B, n1 * 2 * n2, F)
-        y = (self.stage2 @ z.reshape(b, 2 * self.n1, -1)).reshape(b, 2, self.k1 * self.n2, self.frames)
+        y = self.stage2 @ z.reshape(b, 2 * self.n1, self.n2 * self.frames)
+        y = y.reshape(b, 2, self.k1 * self.n2, self.frames)
         return (y[:, 0].square() + y[:, 1].square())[:, : self.bins]
 
 

@@ -96,6 +96,8 @@ class OnnxModel:
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
         """Class probabilities ``(B, classes)`` of peak-normalized windows ``(B, window_samples)``."""
+        if len(windows) == 0:  # the nets' flatten (a -1 in Reshape) cannot infer its size on an empty batch
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
         return self.session.run(None, {self.input: np.ascontiguousarray(windows, dtype=np.float32)})[0]
 
 
