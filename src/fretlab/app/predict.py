@@ -6,6 +6,9 @@ sample rate or channel count, mixed to mono and resampled to ``featurize.sample_
 :class:`fretlab.audio.features.FeatureExtractor` built from the model directory's own config. Onsets come
 from librosa's spectral-flux detector as re-written in :mod:`fretlab.audio.onsets`; its settings are the
 ``predict`` section stored in the model directory, which command-line flags can override.
+
+This module is the torch engine and imports torch only when a :class:`Predictor` is built, so that the
+ONNX engine (:mod:`fretlab.app.onnx_predict`, which reuses everything here but the model call) never does.
 """
 
 from __future__ import annotations
