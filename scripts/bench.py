@@ -221,9 +221,10 @@ def engine_rows(e: dict[str, Any]) -> list[tuple[str, str]]:
     diff = "n/a" if par["max_abs_prob_diff"] is None else f"{par['max_abs_prob_diff']:.1e}"
     return [
         ("fretlab predict, 3-min, --engine torch", f"{pt['wall_s']:.2f} s (runs {min(pt['walls_s']):.2f}-"
-                                                   f"{max(pt['walls_s']):.2f} s)"),
+                                                   f"{max(pt['walls_s']):.2f} s; CPU {pt['cpu_s']:.2f} s)"),
         ("fretlab predict, 3-min, --engine onnx", f"{po['wall_s']:.2f} s (runs {min(po['walls_s']):.2f}-"
-                                                  f"{max(po['walls_s']):.2f} s; {e['speedup']:.1f}x torch, same run)"),
+                                                  f"{max(po['walls_s']):.2f} s; CPU {po['cpu_s']:.2f} s; "
+                                                  f"{e['speedup']:.1f}x torch, same run)"),
         ("  onnx vs torch on that take", f"{par['events']} events, labels identical: {par['labels_identical']}, "
                                          f"max |p diff| {diff}"),
         ("window inference, torch (front end + model)",

@@ -405,9 +405,12 @@ def bench_engines(model_dir: Path, recording: Path, work: Path, repeats: int, ba
                 "--mode", "timeline", "--engine", e, "-o", str(csvs[e]), "--quiet"] for e in csvs}
     first = {e: run(cmds[e], work)[0] for e in cmds}
     walls: dict[str, list[float]] = {e: [] for e in cmds}
+    cpus: dict[str, list[float]] = {e: [] for e in cmds}
     for _ in range(repeats):
         for e in cmds:
+            c = cpu_seconds()
             walls[e].append(run(cmds[e], work)[0])
+            cpus[e].append(cpu_seconds() - c)  # the finished child's user + system time
     tables = {e: pd.read_csv(csvs[e]) for e in csvs}
     columns = [c for c in tables["torch"].columns if c.startswith("p_")]
     same_events = len(tables["torch"]) == len(tables["onnx"]) and bool(
@@ -430,7 +433,8 @@ def bench_engines(model_dir: Path, recording: Path, work: Path, repeats: int, ba
                            "events_per_s": len(onsets) / median(w)}
     return {
         "export_s": export_s, "onnx_bytes": (exported / "model.onnx").stat().st_size,
-        "predict": {e: {"first_run_s": first[e], "wall_s": median(walls[e]), "walls_s": walls[e]} for e in cmds},
+        "predict": {e: {"first_run_s": first[e], "wall_s": median(walls[e]), "walls_s": walls[e],
+                        "cpu_s": median(cpus[e])} for e in cmds},
         "speedup": median(walls["torch"]) / median(walls["onnx"]),
         "parity": parity, "window_inference": inference,
     }
