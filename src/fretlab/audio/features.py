@@ -13,7 +13,8 @@ from torch import nn
 from fretlab.audio.mel import AMIN, TOP_DB, mel_filterbank
 from fretlab.params import Featurize
 
-__all__ = ["AMIN", "TOP_DB", "FeatureExtractor", "delta", "extract", "mel_filterbank", "power_spectrogram"]
+__all__ = ["AMIN", "TOP_DB", "FeatureExtractor", "delta", "extract", "framed_power", "mel_filterbank",
+           "power_spectrogram"]
 
 
 def delta(x: torch.Tensor, width: int = 9) -> torch.Tensor:
@@ -67,7 +68,8 @@ class FeatureExtractor(nn.Module):
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         power = self.power_spectrogram(wave)
         # frames x bins @ bins x mels is the layout rfft produced: one GEMM, a quarter faster than the
-        # batched mels x bins @ bins x frames, with the same result (tested)
+        # batched mels x bins @ bins x frames, with the same result (tested); transpose, not .mT, which the
+        # ONNX exporter (fretlab.app.export) does not know
         logmel = self._to_db((power.transpose(-1, -2) @ self.mel_basis.T).transpose(-1, -2))
         channels = [logmel]
         if self.cfg.deltas:
