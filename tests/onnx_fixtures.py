@@ -6,14 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 import torch
 
 from fretlab.artifacts.modeldir import save_model_dir
 from fretlab.audio.features import FeatureExtractor, extract
 from fretlab.audio.loading import prepare_windows, resample
 from fretlab.models.classifier import Classifier
-from fretlab.params import Synthesize, parse_params
-from fretlab.synth.guitar import draw_note, make_guitar, render_file
+from fretlab.params import Params, Synthesize, parse_params
+from fretlab.synth.guitar import draw_note, make_guitar, plan_dataset, render_file
 
 CLASSES = ["general_note", "harmonic", "dead_note"]
 TINY_NET = {"n_mels": 32}
@@ -63,3 +64,23 @@ def make_model_dir(out: Path, name: str) -> Path:
             head.weight.mul_(30.0)
     save_model_dir(out, model, params, CLASSES, {"best_epoch": 1})
     return out
+
+
+def benchmark_take(path: Path, seconds: float = 180.0) -> Path:
+    """The benchmark's 3-minute take, as ``benchlib.make_recording`` builds it from the default dataset.
+
+    Only the files it uses are rendered: the default dataset's multi-note files (seed 42), in path
+    order, until ``seconds`` are covered, concatenated and written as 16-bit PCM.
+    """
+    params = Params()
+    cfg = params.synthesize
+    licks = sorted((j for j in plan_dataset(cfg, params.data.classes, params.base.seed) if len(j.notes) > 1),
+                   key=lambda j: f"audio/{j.guitar.name}/{j.file_id}.wav")
+    pieces, total = [], 0.0
+    for job in licks:
+        pieces.append(render_file(job.notes, job.guitar, cfg, job.seed)[0])
+        total += len(pieces[-1]) / cfg.sample_rate
+        if total >= seconds:
+            break
+    sf.write(path, np.concatenate(pieces)[: int(seconds * cfg.sample_rate)], cfg.sample_rate, subtype="PCM_16")
+    return path

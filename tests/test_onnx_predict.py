@@ -18,7 +18,7 @@ from fretlab.app.export import export_onnx
 from fretlab.app.onnx_predict import WEIGHTS, OnnxPredictor, make_predictor
 from fretlab.app.predict import Predictor
 from fretlab.artifacts import modeldir
-from onnx_fixtures import CLASSES, make_model_dir, take
+from onnx_fixtures import CLASSES, benchmark_take, make_model_dir, take
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 HEAVY = ("torch", "pandas", "librosa", "sklearn", "scipy")
@@ -71,6 +71,21 @@ def test_onnx_and_torch_engines_give_the_same_timeline(model_dir, take_wav, tmp_
     columns = [f"p_{c}" for c in CLASSES]
     assert np.abs(onnx[columns].to_numpy() - torch_[columns].to_numpy()).max() <= 1e-4
     assert onnx["label"].nunique() >= 2, "one label everywhere: the comparison would prove little"
+
+
+def test_the_benchmark_take_gets_the_same_labels_on_every_event(model_dir, tmp_path):
+    """The benchmark's own 3-minute take (byte for byte what scripts/bench.py predicts), both engines in-process."""
+    path = benchmark_take(tmp_path / "recording_3min.wav")
+    results = [engine.predict_file(path, "timeline", progress=False)
+               for engine in (OnnxPredictor(model_dir), Predictor(model_dir, "cpu"))]
+    onnx, torch_ = (r["events"] for r in results)
+    assert len(onnx) == len(torch_) >= 250
+    assert [(e["onset_sec"], e["offset_sec"], e["label"]) for e in onnx] == [
+        (e["onset_sec"], e["offset_sec"], e["label"]) for e in torch_]
+    diff = max(abs(a["probabilities"][c] - b["probabilities"][c])
+               for a, b in zip(onnx, torch_, strict=True) for c in CLASSES)
+    assert diff <= 1e-4
+    assert len({e["label"] for e in torch_}) >= 2
 
 
 def test_note_mode_matches_too(model_dir, tmp_path, capsys):
