@@ -9,12 +9,15 @@ pipeline is reproduced there with ``train.epochs: 1`` (so a model exists for the
   outside the model's forward/backward/optimizer step, against the same model fed by an
   on-the-fly ``librosa`` Dataset, as a ratio measured in this run; and with ``train.channels_last``;
 * inference throughput, and the wall time of ``fretlab predict`` on a 3-minute recording;
+* torch vs ONNX on the same model: ``fretlab predict`` wall time (imports included), label and
+  probability parity on that recording, and window-to-probability inference events/s;
 * the overhead of a no-op ``dvc repro``;
 * ``--full``: the default ``dvc repro`` from a clean cache (minutes);
 * ``--scale N ...``: synthesize + featurize at several sizes (time per 10k events, peak memory).
 
     python scripts/bench.py                       # ~5-10 min on 2 cores
     python scripts/bench.py --full --scale 10000 20000 40000
+    python scripts/bench.py --engines-only models/default --recording take.wav   # only the torch/ONNX rows
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ TARGETS = {  # (figure, comparison, bound) on a 2-core CPU: the targets from doc
     "featurize_x_realtime": (">=", 1000.0),
     "cached_epoch_outside_fraction": ("<=", 0.05),
     "predict_3min_wall_s": ("<=", 3.0),
+    "predict_3min_onnx_wall_s": ("<=", 1.0),
     "dvc_noop_repro_s": ("<=", 3.0),
 }
 
@@ -51,6 +55,9 @@ def parse_args() -> argparse.Namespace:
                         help="sequences: only the track-batching row (recipes/attributes model, no pipeline run)")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results.json")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the temporary workspaces here")
+    parser.add_argument("--engines-only", type=Path, default=None, metavar="MODEL_DIR",
+                        help="only the torch vs ONNX rows, on this model directory and --recording (no dvc repro)")
+    parser.add_argument("--recording", type=Path, default=None, help="--engines-only: the recording to predict")
     parser.add_argument("--scale-one", type=int, default=None, help=argparse.SUPPRESS)  # internal: one scale size
     return parser.parse_args()
 
@@ -82,6 +89,10 @@ def main() -> None:
         from fretlab.io import worker_count
 
         print(json.dumps(bm.scale_one(args.scale_one, args.workdir, worker_count(0), seed=42)))
+        return
+
+    if args.engines_only is not None:
+        engines_only(args, bm)
         return
 
     from fretlab.cache.reader import load_features
@@ -133,6 +144,9 @@ def main() -> None:
         seconds = bm.make_recording(meta, root, recording, 180.0)
         result["predict"] = {"recording_sec": seconds, **bm.bench_predict(ws / params.paths.model, recording, work,
                                                                            args.repeats)}
+        log("torch vs ONNX: export, fretlab predict, parity, window inference")
+        result["engines"] = bm.bench_engines(ws / params.paths.model, recording, work / "engines", args.repeats,
+                                             params.evaluate.batch_size)
 
         log("no-op dvc repro")
         noop = [bm.run(["dvc", "repro"], ws) for _ in range(args.repeats)]
@@ -186,6 +200,7 @@ def check_targets(result: dict[str, Any], cores: int) -> dict[str, Any]:
         "featurize_x_realtime": result["featurize"][str(cores)]["x_realtime"],
         "cached_epoch_outside_fraction": result["training"]["cached"]["outside_fraction"],
         "predict_3min_wall_s": result["predict"]["wall_s"],
+        "predict_3min_onnx_wall_s": result["engines"]["predict"]["onnx"]["wall_s"],
         "dvc_noop_repro_s": result["dvc"]["noop_repro_s"],
     }
     out = {}
@@ -217,6 +232,7 @@ def print_table(r: dict[str, Any]) -> None:
         ("inference", f"{r['inference']['events_per_s']:.0f} events/s (batch {r['inference']['batch_size']})"),
         ("fretlab predict, 3-min recording",
          f"{pr['wall_s']:.2f} s (first run {pr['first_run_s']:.2f} s; {pr['notes_found']} notes)"),
+        *engine_rows(r["engines"]),
         ("no-op dvc repro", f"{r['dvc']['noop_repro_s']:.2f} s"),
     ]
     if "full_repro_s" in r["dvc"]:
@@ -237,6 +253,57 @@ def print_table(r: dict[str, Any]) -> None:
     width = max(len(a) for a, _ in rows)
     for a, b in rows:
         print(f"{a:<{width}}  {b}")
+
+def engine_rows(e: dict[str, Any]) -> list[tuple[str, str]]:
+    """Table rows of :func:`benchlib.bench_engines`."""
+    pt, po, par = e["predict"]["torch"], e["predict"]["onnx"], e["parity"]
+    wt, wo = e["window_inference"]["torch"], e["window_inference"]["onnx"]
+    diff = "n/a" if par["max_abs_prob_diff"] is None else f"{par['max_abs_prob_diff']:.1e}"
+    return [
+        ("fretlab predict, 3-min, --engine torch", f"{pt['wall_s']:.2f} s (runs {min(pt['walls_s']):.2f}-"
+                                                   f"{max(pt['walls_s']):.2f} s; CPU {pt['cpu_s']:.2f} s)"),
+        ("fretlab predict, 3-min, --engine onnx", f"{po['wall_s']:.2f} s (runs {min(po['walls_s']):.2f}-"
+                                                  f"{max(po['walls_s']):.2f} s; CPU {po['cpu_s']:.2f} s; "
+                                                  f"{e['speedup']:.1f}x torch, same run)"),
+        ("  onnx vs torch on that take", f"{par['events']} events, labels identical: {par['labels_identical']}, "
+                                         f"max |p diff| {diff}"),
+        ("window inference, torch (front end + model)",
+         f"{wt['events_per_s']:.0f} events/s (batch {wt['batch_size']})"),
+        ("window inference, onnx (one graph)", f"{wo['events_per_s']:.0f} events/s (batch {wo['batch_size']})"),
+        ("fretlab export", f"{e['export_s']:.1f} s, {e['onnx_bytes'] / 1e6:.1f} MB"),
+    ]
+
+
+def engines_only(args: argparse.Namespace, bm: Any) -> None:
+    """``--engines-only``: the torch vs ONNX rows on a given model directory and recording, nothing else."""
+    if args.recording is None:
+        raise SystemExit("--engines-only needs --recording PATH (e.g. a 3-minute multi-note take)")
+    from fretlab.params import Evaluate
+
+    work = Path(tempfile.mkdtemp(prefix="fretlab-bench-")) if args.workdir is None else args.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"machine": bm.machine_info(), "settings": {k: str(v) for k, v in vars(args).items()}}
+    try:
+        log(f"torch vs ONNX on {args.engines_only}, {args.recording}")
+        result["engines"] = bm.bench_engines(args.engines_only, args.recording, work, args.repeats,
+                                             Evaluate().batch_size)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    result["machine"]["load_average_after"] = list(os.getloadavg())
+    wall = result["engines"]["predict"]["onnx"]["wall_s"]
+    result["targets"] = {"predict_3min_onnx_wall_s": {"target": "<= 1", "measured": wall, "met": wall <= 1.0}}
+    load = " / ".join(f"{v:.1f}" for v in result["machine"]["load_average"])
+    rows = [("machine", f"{result['machine']['cpu']}, {result['machine']['cores']} cores"),
+            ("load average 1/5/15 min (before)", load), *engine_rows(result["engines"]),
+            ("target predict_3min_onnx_wall_s", f"{wall:.3g} (target <= 1): {'met' if wall <= 1.0 else 'MISSED'}")]
+    width = max(len(a) for a, _ in rows)
+    for a, b in rows:
+        print(f"{a:<{width}}  {b}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    log(f"wrote {args.out}")
+
 
 if __name__ == "__main__":
     main()

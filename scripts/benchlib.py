@@ -369,16 +369,77 @@ def make_recording(meta: pd.DataFrame, root: Path, out: Path, seconds: float) ->
     return seconds
 
 
-def bench_predict(model_dir: Path, recording: Path, work: Path, repeats: int) -> dict[str, Any]:
-    """Wall time of ``fretlab predict`` (a fresh process: imports, model load, onsets, features, model)."""
-    out = work / "predict.csv"
+def bench_predict(model_dir: Path, recording: Path, work: Path, repeats: int, engine: str = "torch",
+                  out: Path | None = None) -> dict[str, Any]:
+    """Wall time of ``fretlab predict --engine ENGINE``.
+
+    A fresh process per run: imports, model load, onsets, features, model, CSV.
+    """
+    out = work / f"predict_{engine}.csv" if out is None else out
     cmd = [sys.executable, "-m", "fretlab.app.cli", "predict", str(recording), "--model-dir", str(model_dir),
-           "--mode", "timeline", "-o", str(out), "--quiet"]
+           "--mode", "timeline", "--engine", engine, "-o", str(out), "--quiet"]
     first = run(cmd, work)[0]  # also warms librosa's numba cache, as any second call by a user would find it
     walls = [run(cmd, work)[0] for _ in range(repeats)]
     notes = len(pd.read_csv(out)) if out.is_file() else None
-    return {"command": "fretlab predict --mode timeline", "first_run_s": first, "wall_s": median(walls),
-            "walls_s": walls, "notes_found": notes}
+    return {"command": f"fretlab predict --mode timeline --engine {engine}", "first_run_s": first,
+            "wall_s": median(walls), "walls_s": walls, "notes_found": notes, "csv": str(out)}
+
+
+def bench_engines(model_dir: Path, recording: Path, work: Path, repeats: int, batch_size: int) -> dict[str, Any]:
+    """torch vs ONNX on one model: ``fretlab predict`` wall time on ``recording``, parity, window inference.
+
+    The model directory is copied and exported there (the workspace's DVC output stays untouched).
+    Both predict runs alternate run by run, so a load change on the machine hits both alike. Window
+    inference is raw peak-normalized windows (the take's, at its onsets) to probabilities: the torch
+    front end + model against the ONNX graph, which holds both.
+    """
+    from fretlab.app.export import export_onnx
+    from fretlab.app.onnx_predict import OnnxPredictor
+    from fretlab.app.predict import Predictor
+
+    exported = work / "model_onnx"
+    shutil.copytree(model_dir, exported, dirs_exist_ok=True)
+    t = time.perf_counter()
+    export_onnx(exported)
+    export_s = time.perf_counter() - t
+    csvs = {e: work / f"predict_{e}.csv" for e in ("torch", "onnx")}
+    cmds = {e: [sys.executable, "-m", "fretlab.app.cli", "predict", str(recording), "--model-dir", str(exported),
+                "--mode", "timeline", "--engine", e, "-o", str(csvs[e]), "--quiet"] for e in csvs}
+    first = {e: run(cmds[e], work)[0] for e in cmds}
+    walls: dict[str, list[float]] = {e: [] for e in cmds}
+    cpus: dict[str, list[float]] = {e: [] for e in cmds}
+    for _ in range(repeats):
+        for e in cmds:
+            c = cpu_seconds()
+            walls[e].append(run(cmds[e], work)[0])
+            cpus[e].append(cpu_seconds() - c)  # the finished child's user + system time
+    tables = {e: pd.read_csv(csvs[e]) for e in csvs}
+    columns = [c for c in tables["torch"].columns if c.startswith("p_")]
+    same_events = len(tables["torch"]) == len(tables["onnx"]) and bool(
+        np.allclose(tables["torch"]["onset_sec"], tables["onnx"]["onset_sec"]))
+    parity = {
+        "events": len(tables["torch"]), "same_events": same_events,
+        "labels_identical": same_events and bool((tables["torch"]["label"] == tables["onnx"]["label"]).all()),
+        "max_abs_prob_diff": float(np.abs(tables["torch"][columns].to_numpy() - tables["onnx"][columns].to_numpy())
+                                   .max()) if same_events else None,
+    }
+    torch_engine, onnx_engine = Predictor(exported, "cpu"), OnnxPredictor(exported)
+    wave = torch_engine.load(recording)
+    onsets = [float(x) for x in tables["torch"]["onset_sec"]]
+    inference = {}
+    for name, engine in (("torch", torch_engine), ("onnx", onnx_engine)):
+        engine.settings = engine.settings.model_copy(update={"batch_size": batch_size})
+        engine.probabilities(wave, onsets[:batch_size])  # warm-up
+        w, _ = timed(lambda engine=engine: engine.probabilities(wave, onsets), repeats)
+        inference[name] = {"events": len(onsets), "batch_size": batch_size, "wall_s": median(w),
+                           "events_per_s": len(onsets) / median(w)}
+    return {
+        "export_s": export_s, "onnx_bytes": (exported / "model.onnx").stat().st_size,
+        "predict": {e: {"first_run_s": first[e], "wall_s": median(walls[e]), "walls_s": walls[e],
+                        "cpu_s": median(cpus[e])} for e in cmds},
+        "speedup": median(walls["torch"]) / median(walls["onnx"]),
+        "parity": parity, "window_inference": inference,
+    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -144,3 +144,15 @@ def test_onset_strength_does_not_depend_on_the_block_size(monkeypatch, n_samples
     assert blocked.shape == (1 + n_samples // 256,)
     monkeypatch.setattr(onsets, "ONSET_BLOCK_FRAMES", 10**9)  # one block: the whole take
     np.testing.assert_array_equal(onset_strength(wave, 22050, 256), blocked)
+
+
+def test_onset_strength_is_the_same_on_one_thread_or_several(monkeypatch):
+    import os
+
+    import fretlab.audio.onsets as onsets
+
+    wave = np.random.default_rng(7).standard_normal(256 * 1024 * 5 + 77).astype(np.float32)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(4)))
+    several = onset_strength(wave, 22050, 256)  # 6 blocks over 4 threads
+    monkeypatch.setattr(onsets, "ONSET_MAX_THREADS", 1)
+    np.testing.assert_array_equal(onset_strength(wave, 22050, 256), several)

@@ -1,4 +1,4 @@
-"""The ``fretlab`` command line: ``fretlab predict AUDIO`` (see ``fretlab predict --help``)."""
+"""The ``fretlab`` command line: ``fretlab predict AUDIO`` and ``fretlab export MODEL_DIR`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from fretlab.artifacts.modeldir import ModelDirError
 from fretlab.audio.loading import AudioError
 from fretlab.params import DEFAULT_PARAMS, ParamsError, Paths, load_params
 
@@ -17,6 +16,16 @@ A single-note clip gives its class, confidence and the probability of every clas
 A whole take is split at its spectral-flux onsets; each note is classified, giving a timeline of
 onset, offset, label and confidence (JSON on stdout, or --output timeline.csv / timeline.json).
 Any sample rate, mono or multi-channel, WAV or FLAC (anything libsndfile reads).
+
+--engine auto (the default) runs <model dir>/model.onnx with ONNX Runtime when it is there (written by
+`fretlab export`) and onnxruntime is installed, without importing torch; otherwise the torch model.
+"""
+
+EXPORT_HELP = """\
+Export a trained model directory to one ONNX file: peak-normalized waveform windows (batch x samples at
+the model's analysis rate) in, class probabilities out, the feature front end inside the graph. The class
+list and the analysis settings go into the file's metadata. Every registry model exports (crnn, cnn, gru,
+and rf as its unrolled trees). Default output: <model dir>/model.onnx, which `fretlab predict` then uses.
 """
 
 
@@ -38,7 +47,10 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                         "auto (default): timeline when the clip is longer than predict.note_max_sec")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="write the result to this .csv (one row per event) or .json file instead of stdout")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="torch engine's device")
+    p.add_argument("--engine", choices=("auto", "onnx", "torch"), default="auto",
+                   help="onnx: <model dir>/model.onnx through ONNX Runtime; torch: the safetensors model; auto "
+                        "(default): onnx when model.onnx is there, up to date and onnxruntime installed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     onset = p.add_argument_group("onset detection (defaults: the model directory's predict settings)")
     onset.add_argument("--note-max-sec", type=float, dest="note_max_sec")
@@ -51,8 +63,25 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_predict)
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a model directory to ONNX", description=EXPORT_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model_dir", type=Path, help="model directory written by the train stage")
+    p.add_argument("--onnx", type=Path, default=None, help="output file (default: <model dir>/model.onnx)")
+    p.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from fretlab.app.export import export_onnx  # torch: only here
+
+    out = export_onnx(args.model_dir, args.onnx)
+    print(f"{args.model_dir}: exported to {out}")
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
-    from fretlab.app.predict import Predictor, check_output_path, to_json, write_result  # torch: only here
+    from fretlab.app.onnx_predict import make_predictor  # torch only if the torch engine is chosen
+    from fretlab.app.predict import check_output_path, to_json, write_result
 
     check_output_path(args.output)
     overrides = {k: getattr(args, k) for k in ("note_max_sec", "onset_hop_length", "onset_delta", "onset_wait_sec",
@@ -60,7 +89,7 @@ def _predict(args: argparse.Namespace) -> int:
     model_dir = Path(args.model_dir or default_model_dir())
     if args.fold is not None:  # recipes/*: one model directory per fold
         model_dir = model_dir / f"fold{args.fold}"
-    predictor = Predictor(model_dir, args.device, overrides)
+    predictor = make_predictor(model_dir, args.engine, args.device, overrides)
     result = predictor.predict_file(args.audio, args.mode, progress=not args.quiet)
     if args.output is None:
         print(to_json(result))
@@ -78,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fretlab", description="fretlab: guitar playing-technique classification")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_predict(sub)
+    _add_export(sub)
     return parser
 
 
@@ -88,9 +118,21 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (AudioError, ModelDirError, ParamsError, PredictError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _user_errors(AudioError, ParamsError, PredictError)):
+            raise
         print(f"fretlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _user_errors(*always: type[Exception]) -> tuple[type[Exception], ...]:
+    """The bad-input errors, including those of modules that import torch only if they were imported.
+
+    A module that was never imported cannot have raised its error; importing it to name the class would
+    cost the ONNX engine the torch import it exists to avoid.
+    """
+    lazy = {"fretlab.artifacts.modeldir": "ModelDirError", "fretlab.app.export": "ExportError"}
+    return (*always, *(getattr(sys.modules[m], name) for m, name in lazy.items() if m in sys.modules))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ sample rate or channel count, mixed to mono and resampled to ``featurize.sample_
 :class:`fretlab.audio.features.FeatureExtractor` built from the model directory's own config. Onsets come
 from librosa's spectral-flux detector as re-written in :mod:`fretlab.audio.onsets`; its settings are the
 ``predict`` section stored in the model directory, which command-line flags can override.
+
+This module is the torch engine and imports torch only when a :class:`Predictor` is built, so that the
+ONNX engine (:mod:`fretlab.app.onnx_predict`, which reuses everything here but the model call) never does.
 """
 
 from __future__ import annotations
@@ -17,19 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from fretlab.artifacts.modeldir import load_model_dir
-from fretlab.audio.features import FeatureExtractor, extract
 from fretlab.audio.loading import clip_window_onsets, load_audio, prepare_windows
 from fretlab.audio.onsets import backtrack, detect_onset_frames, frame_rms, onset_strength
 from fretlab.io import atomic_path, write_json
 from fretlab.params import Predict
-from fretlab.runtime import predict_logits, select_device
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch is imported by Predictor itself: the ONNX engine (app/onnx_predict.py) never loads it
     import pandas as pd
 
 Mode = Literal["auto", "note", "timeline"]
@@ -106,6 +105,12 @@ class Predictor:
     """A trained model directory ready to classify audio files."""
 
     def __init__(self, model_dir: str | Path, device: str = "cpu", overrides: dict[str, Any] | None = None) -> None:
+        import torch
+
+        from fretlab.artifacts.modeldir import load_model_dir
+        from fretlab.audio.features import FeatureExtractor
+        from fretlab.runtime import select_device
+
         try:
             self.device = select_device(device)
         except RuntimeError as exc:  # --device cuda without a GPU
@@ -127,6 +132,11 @@ class Predictor:
 
     def probabilities(self, wave: np.ndarray, onsets: list[float | None], progress: bool = False) -> np.ndarray:
         """Class probabilities ``(events, classes)`` for windows at ``onsets`` (None: centre crop/pad)."""
+        import torch
+
+        from fretlab.audio.features import extract
+        from fretlab.runtime import predict_logits
+
         batch = self.settings.batch_size
         out = []
         with tqdm(total=len(onsets), desc="classify", unit="ev", disable=None if progress else True) as bar:

@@ -1,0 +1,156 @@
+"""``fretlab predict --engine onnx``: the same predictions from an exported ``model.onnx``, without torch.
+
+Everything but the model call is :class:`fretlab.app.predict.Predictor`'s own code (audio loading,
+windowing and onset detection run on NumPy); this module only swaps the model for an ONNX Runtime
+session and reads the classes and the analysis settings from the file's metadata, not from
+``config.json``. Nothing here imports torch, pandas or librosa (tests/test_onnx_predict.py checks
+``sys.modules``): startup is what makes the ONNX path fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import ValidationError
+from tqdm import tqdm
+
+from fretlab.app.predict import PredictError, Predictor, predict_settings
+from fretlab.audio.loading import prepare_windows
+from fretlab.params import Featurize, Predict
+
+Engine = Literal["auto", "onnx", "torch"]
+ONNX_FILE = "model.onnx"  # what `fretlab export MODEL_DIR` writes into the directory
+WEIGHTS = "model.safetensors"  # fretlab.artifacts.modeldir.WEIGHTS, likewise
+ONNX_FORMAT = 1  # the exported graph's contract (input, output, metadata keys); bumped when it changes
+REQUIRED_METADATA = ("classes", "fretlab.featurize", "fretlab.predict", "fretlab.onnx_format")
+
+
+class OnnxModelError(PredictError):
+    """An ONNX file that cannot be used: unreadable, not from ``fretlab export``, or exported from other weights."""
+
+
+def onnxruntime_available() -> bool:
+    """Whether ``onnxruntime`` can be imported (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file (the weights an export came from)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stale_reason(model_dir: Path, metadata: dict[str, str]) -> str | None:
+    """Why ``model.onnx`` does not match the directory's weights (they were retrained since), else None."""
+    weights = model_dir / WEIGHTS
+    if not weights.is_file() or "fretlab.weights_sha256" not in metadata:
+        return None
+    if file_sha256(weights) != metadata["fretlab.weights_sha256"]:
+        return (f"{model_dir / ONNX_FILE} was exported from other weights than {weights}; "
+                f"re-export with `fretlab export {model_dir}`")
+    return None
+
+
+class OnnxModel:
+    """An exported model: an ONNX Runtime session plus the classes and settings from its metadata."""
+
+    def __init__(self, path: str | Path) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise OnnxModelError(f"{self.path}: file not found; write it with `fretlab export MODEL_DIR`")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: no warnings about unused initializers on stderr
+        # idle worker threads sleep instead of spinning: on the shared 2-core CPU a batch of the default CRNN
+        # ran in 0.57 instead of 0.69 s, and a machine doing other work keeps its cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own (pybind) exception types for bad files
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise OnnxModelError(f"{self.path}: not a readable ONNX model ({reason}); "
+                                 "re-export it with `fretlab export MODEL_DIR`") from None
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        missing = [k for k in REQUIRED_METADATA if k not in self.metadata]
+        if missing:
+            raise OnnxModelError(f"{self.path}: lacks fretlab metadata {missing}; export it with `fretlab export`")
+        if self.metadata["fretlab.onnx_format"] != str(ONNX_FORMAT):
+            raise OnnxModelError(f"{self.path}: ONNX format {self.metadata['fretlab.onnx_format']} is not supported "
+                                 f"(this fretlab reads format {ONNX_FORMAT}); re-export with `fretlab export`")
+        try:
+            self.classes: list[str] = list(json.loads(self.metadata["classes"]))
+            self.featurize = Featurize.model_validate(json.loads(self.metadata["fretlab.featurize"]))
+            self.predict = Predict.model_validate(json.loads(self.metadata["fretlab.predict"]))
+        except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
+            raise OnnxModelError(f"{self.path}: unreadable fretlab metadata ({exc}); "
+                                 "re-export with `fretlab export`") from None
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, windows: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(B, classes)`` of peak-normalized windows ``(B, window_samples)``."""
+        if len(windows) == 0:  # the nets' flatten (a -1 in Reshape) cannot infer its size on an empty batch
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        return self.session.run(None, {self.input: np.ascontiguousarray(windows, dtype=np.float32)})[0]
+
+
+class OnnxPredictor(Predictor):
+    """:class:`Predictor` running an exported ``model.onnx`` through ONNX Runtime (CPU)."""
+
+    def __init__(self, model_dir: str | Path, overrides: dict[str, Any] | None = None,
+                 check_weights: bool = True) -> None:
+        self.model_dir = Path(model_dir)
+        self.onnx = OnnxModel(self.model_dir / ONNX_FILE)
+        if check_weights and (reason := stale_reason(self.model_dir, self.onnx.metadata)):
+            raise OnnxModelError(reason)
+        self.classes = self.onnx.classes
+        self.cfg = self.onnx.featurize
+        self.settings = predict_settings(self.onnx.predict, overrides)
+
+    def probabilities(self, wave: np.ndarray, onsets: list[float | None], progress: bool = False) -> np.ndarray:
+        """Class probabilities ``(events, classes)`` for windows at ``onsets`` (None: centre crop/pad)."""
+        batch = self.settings.batch_size
+        out = []
+        with tqdm(total=len(onsets), desc="classify", unit="ev", disable=None if progress else True) as bar:
+            for start in range(0, len(onsets), batch):
+                windows = prepare_windows(wave, self.cfg.sample_rate, onsets[start : start + batch], self.cfg)
+                out.append(self.onnx(windows))
+                bar.update(len(windows))
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
+
+
+def make_predictor(model_dir: str | Path, engine: Engine = "auto", device: str = "auto",
+                   overrides: dict[str, Any] | None = None) -> Predictor:
+    """The predictor for ``engine``: ``auto`` takes ONNX when ``model.onnx`` is there, current and runnable.
+
+    ``auto`` falls back to torch (with a note on stderr) when the ONNX file is stale or ``onnxruntime``
+    is missing; ``onnx`` refuses instead. ``--device cuda`` always means torch.
+    """
+    model_dir = Path(model_dir)
+    onnx_file = model_dir / ONNX_FILE
+    if engine == "onnx" and device == "cuda":
+        raise PredictError("--engine onnx runs on the CPU; drop --device cuda or use --engine torch")
+    if engine == "onnx":
+        if not onnxruntime_available():
+            raise PredictError("--engine onnx needs onnxruntime: pip install onnxruntime (see requirements.txt)")
+        if not onnx_file.is_file():
+            raise OnnxModelError(f"{onnx_file}: file not found; write it with `fretlab export {model_dir}`")
+        return OnnxPredictor(model_dir, overrides)
+    if engine == "auto" and device != "cuda" and onnx_file.is_file() and onnxruntime_available():
+        try:
+            return OnnxPredictor(model_dir, overrides)
+        except OnnxModelError as exc:
+            if not (model_dir / WEIGHTS).is_file():
+                raise
+            print(f"fretlab predict: note: {exc}; using the torch engine", file=sys.stderr)
+    return Predictor(model_dir, device, overrides)
