@@ -69,8 +69,8 @@ def make_forest(params: Params) -> RandomForestClassifier:
     )
 
 
-def search_forest(params: Params, x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> RandomizedSearchCV:
-    """RandomizedSearchCV (macro-F1, grouped stratified folds) over ``model.rf.search``; refits the best."""
+def _search_space(params: Params, groups: np.ndarray) -> tuple[Any, dict[str, list[Any]]]:
+    """``model.rf.search`` and its parameter space; refuses fewer train groups than CV folds."""
     cfg = params.model.rf.search
     n_groups = len(np.unique(groups))
     if n_groups < cfg.cv_folds:
@@ -78,6 +78,12 @@ def search_forest(params: Params, x: np.ndarray, y: np.ndarray, groups: np.ndarr
                             "groups; lower cv_folds or use more groups")
     space = {"n_estimators": cfg.n_estimators, "max_depth": cfg.max_depth, "max_features": cfg.max_features,
              "bootstrap": cfg.bootstrap}
+    return cfg, space
+
+
+def search_forest(params: Params, x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> RandomizedSearchCV:
+    """RandomizedSearchCV (macro-F1, grouped stratified folds) over ``model.rf.search``; refits the best."""
+    cfg, space = _search_space(params, groups)
     search = RandomizedSearchCV(
         make_forest(params), space, n_iter=cfg.n_iter, scoring="f1_macro", refit=True,
         cv=StratifiedGroupKFold(n_splits=cfg.cv_folds, shuffle=True, random_state=params.base.seed),
@@ -199,13 +205,7 @@ def _forest_kwargs(params: Params, best: dict[str, Any] | None) -> dict[str, Any
 def _search_regressor(params: Params, specs: list[TargetSpec], x: np.ndarray, y: np.ndarray,
                       groups: np.ndarray) -> RandomizedSearchCV:
     """RandomizedSearchCV over ``model.rf.search``, grouped folds, scored by the task's regression loss."""
-    cfg = params.model.rf.search
-    n_groups = len(np.unique(groups))
-    if n_groups < cfg.cv_folds:
-        raise BaselineError(f"model.rf.search.cv_folds={cfg.cv_folds} but the train split holds only {n_groups} "
-                            "groups; lower cv_folds or use more groups")
-    space = {"n_estimators": cfg.n_estimators, "max_depth": cfg.max_depth, "max_features": cfg.max_features,
-             "bootstrap": cfg.bootstrap}
+    cfg, space = _search_space(params, groups)
     search = RandomizedSearchCV(
         RandomForestRegressor(**_forest_kwargs(params, None)), space, n_iter=cfg.n_iter,
         scoring=task_loss_scorer(specs), refit=True,
