@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sync_recipes
 import torch
 import yaml
 
@@ -287,7 +288,6 @@ def _check_stage_deps(dvc_yaml: Path) -> None:
     where = dvc_yaml.relative_to(REPO).as_posix()
     for name, stage in yaml.safe_load(dvc_yaml.read_text())["stages"].items():
         body = stage.get("do", stage)
-        # deps are relative to the directory holding dvc.yaml (a recipe's), not to a symlink's target
         deps = [Path(os.path.normpath(dvc_yaml.parent / d)).relative_to(REPO).as_posix()
                 for d in body["deps"] if "${" not in d]
         script = f"stages/{name}.py"
@@ -316,14 +316,11 @@ def test_the_import_scan_sees_submodules_the_package_itself_and_parent_packages(
 
 
 def test_recipes_share_one_pipeline_definition():
-    shared = (RECIPES / "pipelines" / "crossval.yaml").resolve()
-    for recipe in ("esc50", "urbansound8k"):
-        link = RECIPES / recipe / "dvc.yaml"
-        assert link.is_symlink() and link.resolve() == shared, f"{link} must be a symlink to {shared}"
-
-
-def test_track_recipes_share_the_tracks_pipeline():
-    link = RECIPES / "attributes" / "dvc.yaml"
-    assert link.is_symlink(), f"{link} must be a symlink to recipes/pipelines/tracks.yaml"
-    assert os.readlink(link) == "../pipelines/tracks.yaml"  # relative, so it holds in any clone
-    assert link.resolve() == (RECIPES / "pipelines" / "tracks.yaml").resolve()
+    """Each recipe's dvc.yaml is generated from recipes/pipelines/ (a symlink would break `dvc exp show` and
+    `metrics diff`, which read dvc.yaml from git revisions, where a symlink is only its target's path)."""
+    for recipe, pipeline in sync_recipes.PIPELINES.items():
+        path = RECIPES / recipe / "dvc.yaml"
+        assert not path.is_symlink(), f"{path} must be a real file (scripts/sync_recipes.py writes it)"
+        assert path.read_text() == sync_recipes.generated(pipeline), \
+            f"{path} is out of date with recipes/pipelines/{pipeline}.yaml: run python scripts/sync_recipes.py"
+    assert sync_recipes.main(["--check"]) == 0

@@ -236,7 +236,7 @@ def pipeline_code() -> list[Path]:
 def test_every_writer_in_the_pipeline_code_is_atomic():
     files = pipeline_code()
     assert REPO / "src/fretlab/cache/featurize.py" in files and REPO / "src/fretlab/artifacts/modeldir.py" in files
-    # the track recipes' code (recipes/attributes/dvc.yaml, a symlink to recipes/pipelines/tracks.yaml)
+    # the track recipes' code (recipes/attributes/dvc.yaml, generated from recipes/pipelines/tracks.yaml)
     for module in ("synth/attributes.py", "cache/sequences.py", "cache/featurize_tracks.py", "tasks/evaluation.py"):
         assert REPO / "src/fretlab" / module in files, module
     problems = [hit for f in files if f.suffix == ".py" for hit in _unprotected_writes(f)]
