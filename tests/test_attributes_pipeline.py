@@ -35,7 +35,8 @@ EXPERIMENTS = {"nostd": "task.standardize=false", "tempo-w2": "task.targets.3.we
 REGRESSION_KEYS = {"mse", "rmse", "mae", "r2"}
 STANDARDIZED_KEYS = {"mse", "rmse", "mae"}
 CLASSIFICATION_KEYS = {"accuracy", "balanced_accuracy", "macro_f1"}
-DECLARED_PLOTS = ("Standardized MSE per target (test)", "R2 per target (test)", "Predicted vs true, standardized (test)", "Loss")
+DECLARED_PLOTS = ("Standardized MSE per target (test)", "R2 per target (test)",
+                  "Predicted vs true, standardized (test)", "Loss")
 
 
 def _split_out(lock: dict[str, Any]) -> str:
