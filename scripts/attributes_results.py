@@ -78,8 +78,8 @@ def markdown(summary: dict[str, Any]) -> str:
     if not rows:
         return "\n".join(lines)
     targets = list(rows[0]["per_target"])
-    lines += ["", "| target | " + " | ".join(v["label"].split(",")[0] + (" raw" if "raw" in v["label"] else "")
-                                          for v in rows) + " |", "|---" * (len(rows) + 1) + "|"]
+    names = [k for k, v in summary.items() if v["seeds"]]
+    lines += ["", "| target (standardized MSE / R²) | " + " | ".join(names) + " |", "|---" * (len(rows) + 1) + "|"]
     for t in targets:
         cells = [f"{statistics.mean(v['per_target'][t]['mse_standardized']):.3f} / "
                  f"{statistics.mean(v['per_target'][t]['r2']):.2f}" for v in rows]
