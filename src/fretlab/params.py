@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -18,7 +17,7 @@ class ParamsError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Paths(_Section):
@@ -540,6 +539,8 @@ def parse_params(raw: dict[str, Any], source: str = "params") -> Params:
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
     """Read and validate ``params.yaml`` (``yaml.safe_load`` only)."""
+    import yaml  # here, not at the top: ``fretlab predict`` on a model directory never reads YAML
+
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"params file not found: {path} (run from the repository root)")

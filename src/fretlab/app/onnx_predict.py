@@ -17,10 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import ValidationError
-from tqdm import tqdm
 
 from fretlab.app.predict import PredictError, Predictor, predict_settings
-from fretlab.audio.loading import prepare_windows
 from fretlab.params import Featurize, Predict
 
 Engine = Literal["auto", "onnx", "torch"]
@@ -117,16 +115,9 @@ class OnnxPredictor(Predictor):
         self.cfg = self.onnx.featurize
         self.settings = predict_settings(self.onnx.predict, overrides)
 
-    def probabilities(self, wave: np.ndarray, onsets: list[float | None], progress: bool = False) -> np.ndarray:
-        """Class probabilities ``(events, classes)`` for windows at ``onsets`` (None: centre crop/pad)."""
-        batch = self.settings.batch_size
-        out = []
-        with tqdm(total=len(onsets), desc="classify", unit="ev", disable=None if progress else True) as bar:
-            for start in range(0, len(onsets), batch):
-                windows = prepare_windows(wave, self.cfg.sample_rate, onsets[start : start + batch], self.cfg)
-                out.append(self.onnx(windows))
-                bar.update(len(windows))
-        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
+    def _classify(self, windows: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(B, classes)`` from the ONNX graph, features and all."""
+        return self.onnx(windows)
 
 
 def make_predictor(model_dir: str | Path, engine: Engine = "auto", device: str = "auto",

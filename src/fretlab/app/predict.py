@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import ValidationError
-from tqdm import tqdm
 
 from fretlab.audio.loading import clip_window_onsets, load_audio, prepare_windows
 from fretlab.audio.onsets import backtrack, detect_onset_frames, frame_rms, onset_strength
@@ -101,6 +100,32 @@ def event_offsets(wave: np.ndarray, sr: int, onsets: np.ndarray, settings: Predi
     return np.asarray(out, dtype=float)
 
 
+class _NoBar:
+    """What :func:`progress_bar` returns when the bar is off: ``update`` does nothing."""
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        """Nothing to draw."""
+
+
+def progress_bar(total: int, desc: str, enabled: bool) -> Any:
+    """A tqdm bar over ``total`` events, or a no-op one when ``enabled`` is false.
+
+    tqdm is imported only for a visible bar: its import (~40 ms, most of it ``importlib.metadata``)
+    is a tenth of the ONNX engine's whole budget for a 3-minute take.
+    """
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="ev", disable=None)
+
+
 class Predictor:
     """A trained model directory ready to classify audio files."""
 
@@ -132,21 +157,25 @@ class Predictor:
 
     def probabilities(self, wave: np.ndarray, onsets: list[float | None], progress: bool = False) -> np.ndarray:
         """Class probabilities ``(events, classes)`` for windows at ``onsets`` (None: centre crop/pad)."""
+        batch = self.settings.batch_size
+        out = []
+        with progress_bar(len(onsets), "classify", progress) as bar:
+            for start in range(0, len(onsets), batch):
+                windows = prepare_windows(wave, self.cfg.sample_rate, onsets[start : start + batch], self.cfg)
+                out.append(self._classify(windows))
+                bar.update(len(windows))
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
+
+    def _classify(self, windows: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(B, classes)`` of prepared windows ``(B, window_samples)``: the engine's part."""
         import torch
 
         from fretlab.audio.features import extract
         from fretlab.runtime import predict_logits
 
-        batch = self.settings.batch_size
-        out = []
-        with tqdm(total=len(onsets), desc="classify", unit="ev", disable=None if progress else True) as bar:
-            for start in range(0, len(onsets), batch):
-                windows = prepare_windows(wave, self.cfg.sample_rate, onsets[start : start + batch], self.cfg)
-                features = torch.from_numpy(extract(self.extractor, windows))
-                logits = predict_logits(self.model, features, batch, self.params.train.amp)
-                out.append(torch.softmax(logits, dim=1).numpy())
-                bar.update(len(windows))
-        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
+        features = torch.from_numpy(extract(self.extractor, windows))
+        logits = predict_logits(self.model, features, len(windows), self.params.train.amp)
+        return torch.softmax(logits, dim=1).numpy()
 
     def note_onsets(self, wave: np.ndarray) -> list[float | None]:
         """Windows for a single-note clip, chosen the way training windows such a clip.
