@@ -16,7 +16,7 @@ import yaml
 from cv_fixtures import ESC_CLASSES, US8K_CLASSES, make_esc50_tree, make_urbansound8k_tree
 from fretlab.cache.featurize import clip_window_onsets, expand_clip_windows, featurize_all
 from fretlab.data.adapters.esc50 import read_esc50
-from fretlab.data.crossval import FoldError, fold_roles, load_role, role_splits
+from fretlab.data.crossval import FoldError, fold_roles, role_clip_ids, role_splits
 from fretlab.data.metadata import MetadataError
 from fretlab.data.sources import load_source
 from fretlab.data.splits import SplitError, assign_splits, predefined_fold_split
@@ -122,7 +122,7 @@ def test_urbansound8k_test_set_is_exactly_the_official_fold(tmp_path):
     official = {k: set(part["slice_file_name"].str.removesuffix(".wav")) for k, part in raw.groupby("fold")}
     assert cfg.folds == list(range(1, 11)) and sorted(official) == cfg.folds
     for k in cfg.folds:
-        roles = {r: set(load_role(tmp_path / "features", cfg, k, r)[3]) for r in ("train", "val", "test")}
+        roles = {r: set(role_clip_ids(tmp_path / "features", cfg, k, r)) for r in ("train", "val", "test")}
         assert roles["test"] == official[k]
         assert roles["val"] == official[k % 10 + 1]
         assert roles["train"] == set().union(*official.values()) - official[k] - official[k % 10 + 1]
@@ -284,7 +284,7 @@ def _stage_imports(script: Path) -> set[str]:
 
 
 def _check_stage_deps(dvc_yaml: Path) -> None:
-    """Every fretlab module each stage of ``dvc_yaml`` imports (transitively) is one of its deps."""
+    """The fretlab modules each stage of ``dvc_yaml`` imports (transitively) are exactly its code deps."""
     where = dvc_yaml.relative_to(REPO).as_posix()
     for name, stage in yaml.safe_load(dvc_yaml.read_text())["stages"].items():
         body = stage.get("do", stage)
@@ -292,9 +292,14 @@ def _check_stage_deps(dvc_yaml: Path) -> None:
                 for d in body["deps"] if "${" not in d]
         script = f"stages/{name}.py"
         assert script in deps, f"{where} stage {name} does not list {script} in deps"
-        for module in sorted(_stage_imports(REPO / script)):
+        imported = _stage_imports(REPO / script)
+        for module in sorted(imported):
             covered = module in deps or any(module.startswith(d.rstrip("/") + "/") for d in deps)
             assert covered, f"{where} stage {name} imports {module} but does not list it in deps"
+        for dep in deps:  # and no more: an unused module in deps re-runs the stage for nothing
+            if dep.startswith("src/"):
+                used = any(m == dep or m.startswith(dep.rstrip("/") + "/") for m in imported)
+                assert used, f"{where} stage {name} lists {dep} in deps but never imports it"
 
 
 @pytest.mark.parametrize("recipe", ["esc50", "urbansound8k", "attributes"])

@@ -97,6 +97,7 @@ def test_features_refuse_a_wrong_rate_or_empty_audio(tone):
     ({"features": ["spectrogram"]}, "literal_error"),
     ({"sample_rate": 8000}, "spectral contrast needs sample_rate"),
     ({"hop_length": 4096}, "exceeds n_fft"),
+    ({"hop_length": 1024, "chroma_n_fft": 512}, "exceeds chroma_n_fft"),
     ({"max_duration": 0}, "greater than 0"),
 ])
 def test_track_feature_params_are_validated(kwargs, problem):
@@ -197,3 +198,46 @@ def test_tempogram_block_peaks_at_the_beat_period():
     gram = track_frame_features(wave, sr, cfg)
     assert gram.shape[1] == 32 and feature_names(cfg)[0] == "tempogram_lag01"
     assert abs(int(np.argmax(gram.mean(axis=0))) + 1 - 0.5 * sr / hop) <= 1
+
+
+# --- harmony block -----------------------------------------------------------------------------------------------
+
+def triad(root_hz: float, third: int, seconds: float = 2.0, sr: int = SR) -> np.ndarray:
+    """Root, third (3 or 4 semitones up) and fifth, two octaves of partials each: a sustained triad."""
+    t = np.arange(round(seconds * sr)) / sr
+    notes = [root_hz * 2 ** (k / 12) for k in (0, third, 7)]
+    return (sum(np.sin(2 * np.pi * f * h * t) / h for f in notes for h in (1, 2)) / 6).astype(np.float32)
+
+
+@pytest.mark.parametrize("root_hz", [110.0, 146.83, 196.0])  # A2, D3, G3: roots where an FFT of 2048 is coarse
+def test_harmony_tells_a_major_from_a_minor_triad_in_any_key(root_hz):
+    cfg = TrackFeatures(features=["harmony"], chroma_n_fft=8192, key_window=16)
+    assert feature_names(cfg) == ["harmony_major_triad", "harmony_minor_triad", "harmony_key_major",
+                                  "harmony_key_minor"]
+    major = track_frame_features(triad(root_hz, 4), SR, cfg)[4:-4].mean(axis=0)  # edge frames see padding
+    minor = track_frame_features(triad(root_hz, 3), SR, cfg)[4:-4].mean(axis=0)
+    assert major[0] > 0.8 and major[0] > minor[0] + 0.2 and minor[1] > major[1] + 0.2
+
+
+def test_harmony_correlations_by_hand():
+    """A chroma equal to the major key profile on D correlates 1 with it; a flat (silent) frame correlates 0."""
+    from fretlab.audio.track_features import KEY_PROFILE_MAJOR, harmony
+
+    d_major = np.roll(np.asarray(KEY_PROFILE_MAJOR), 2)[:, None]
+    chroma = np.concatenate([np.repeat(d_major, 3, axis=1), np.ones((12, 1))], axis=1)
+    out = harmony(chroma, TrackFeatures(key_window=1))
+    np.testing.assert_allclose(out[2, :3], 1.0, rtol=1e-6)
+    centred = d_major[:, 0] - d_major.mean()
+    c_major_triad = np.zeros(12)
+    c_major_triad[[0, 4, 7]] = 1.0
+    best = max(np.corrcoef(centred, np.roll(c_major_triad, r))[0, 1] for r in range(12))
+    np.testing.assert_allclose(out[0, 0], best, rtol=1e-5)
+    np.testing.assert_array_equal(out[:, 3], 0.0)
+
+
+def test_chroma_n_fft_gives_librosa_chroma_at_that_size_on_the_same_frames(tone):
+    cfg = TrackFeatures(features=["mfcc", "chroma"], chroma_n_fft=8192)
+    out = track_frame_features(tone, SR, cfg)
+    want = librosa.feature.chroma_stft(y=tone, sr=SR, n_fft=8192, hop_length=cfg.hop_length)
+    np.testing.assert_allclose(block(cfg, out, "chroma"), want, rtol=1e-4, atol=1e-3)
+    assert out.shape[0] == 1 + len(tone) // cfg.hop_length

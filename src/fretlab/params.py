@@ -192,12 +192,14 @@ class TrackFeatures(_Section):
     hop_length: int = Field(512, ge=1)
     n_mfcc: int = Field(20, ge=1)
     n_mels: int = Field(64, ge=1)
-    features: list[Literal["mfcc", "chroma", "contrast", "tonnetz", "zcr", "logmel", "tempogram"]] = Field(
+    features: list[Literal["mfcc", "chroma", "contrast", "tonnetz", "zcr", "logmel", "tempogram", "harmony"]] = Field(
         default_factory=lambda: ["mfcc", "chroma", "contrast", "tonnetz", "zcr"], min_length=1
     )
     max_duration: float | None = Field(None, gt=0.0)  # seconds from the start of each track; None: the whole track
     tempogram_lags: int = Field(32, ge=1)  # tempogram block: autocorrelation lags 1..N frames
     tempogram_window: int = Field(96, ge=2)  # tempogram block: frames in each local autocorrelation window
+    chroma_n_fft: int | None = Field(None, ge=16)  # FFT size of the chroma, tonnetz and harmony blocks; None: n_fft
+    key_window: int = Field(512, ge=1)  # harmony block: frames of chroma averaged for the key-profile correlation
 
     @model_validator(mode="after")
     def _check(self) -> TrackFeatures:
@@ -209,6 +211,9 @@ class TrackFeatures(_Section):
         if self.hop_length > self.n_fft:
             raise ValueError(f"featurize.tracks.hop_length={self.hop_length} exceeds n_fft={self.n_fft}; "
                              "frames would skip samples")
+        if self.chroma_n_fft is not None and self.hop_length > self.chroma_n_fft:
+            raise ValueError(f"featurize.tracks.hop_length={self.hop_length} exceeds chroma_n_fft="
+                             f"{self.chroma_n_fft}; chroma frames would skip samples")
         # librosa's spectral contrast (fmin 200 Hz, 6 bands) needs its band edges up to 6400 Hz below Nyquist
         if "contrast" in self.features and self.sample_rate / 2 <= 6400:
             raise ValueError(f"featurize.tracks: spectral contrast needs sample_rate > 12800, got {self.sample_rate}; "

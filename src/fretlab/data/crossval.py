@@ -10,13 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from fretlab.cache.reader import load_features
 from fretlab.params import Paths, Split
-
-ROLES = ("train", "val", "test")
 
 
 class FoldError(ValueError):
@@ -85,18 +81,3 @@ def role_clip_ids(features_dir: str | Path, cfg: Split, fold: int | None, role: 
     """Clip ids of every cached row of ``role`` (folds concatenated in order), or None without clip windows."""
     parts = [load_clip_ids(features_dir, s) for s in role_splits(cfg, fold, role)]
     return None if any(p is None for p in parts) else [c for p in parts for c in p]
-
-
-def load_role(
-    features_dir: str | Path, cfg: Split, fold: int | None, role: str
-) -> tuple[np.ndarray, np.ndarray, list[str], list[str] | None]:
-    """Features, labels, row ids and clip ids (or None) for ``role``; folds are concatenated in order."""
-    parts = [(*load_features(features_dir, s), load_clip_ids(features_dir, s))
-             for s in role_splits(cfg, fold, role)]
-    if len(parts) == 1:
-        return parts[0]
-    x = np.concatenate([np.asarray(p[0]) for p in parts])
-    y = np.concatenate([p[1] for p in parts])
-    ids = [i for p in parts for i in p[2]]
-    clips = None if any(p[3] is None for p in parts) else [c for p in parts for c in p[3]]
-    return x, y, ids, clips
