@@ -31,7 +31,7 @@ class ModelDirError(ValueError):
 # so a model directory from a run that does not use them stays byte-identical to one written before they
 # existed (same DVC hash); loading fills the defaults back in.
 LATER_PARAMS = (("task",), ("synthesize_tracks",), ("featurize", "kind"), ("featurize", "tracks"),
-                ("model", "gru", "layer_norm"))
+                ("model", "gru", "layer_norm"), ("checkset",), ("paths", "checkset"), ("paths", "checkset_report"))
 TARGET_SCALER = ("target_scaler.mean", "target_scaler.std")  # regression-target standardization, in the weights
 
 
