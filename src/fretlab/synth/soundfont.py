@@ -20,12 +20,13 @@ import soundfile as sf
 
 from fretlab.io import atomic_path
 from fretlab.params import Checkset
-from fretlab.synth.guitar import LABEL_STYLES
 
 PACKAGE_PREFIX = "pretty_midi:"  # 'pretty_midi:TimGM6mb.sf2': a file inside the installed pretty_midi package
 GM_BANK = 0  # General MIDI melodic programs live in bank 0
 CHANNEL = 0
 STEREO = 2
+# IDMT-SMT-Guitar expression-style codes, as in the synthetic metadata; every other label is a normal note
+LABEL_STYLES = {"harmonic": "HA", "dead_note": "DN"}
 METADATA_COLUMNS = ("note_id", "audio_path", "onset_sec", "offset_sec", "pitch_midi", "expression_style",
                     "label_category", "group", "soundfont", "program", "program_name", "velocity")
 
