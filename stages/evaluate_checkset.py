@@ -31,7 +31,7 @@ def main() -> None:
     predictor = Predictor(params.paths.model, params.base.device)
     meta = validate_metadata(read_metadata(root / "metadata.csv"), predictor.classes, root,
                              source=str(root / "metadata.csv"))
-    scored = predict_checkset(predictor, meta, root)
+    scored = predict_checkset(predictor, meta, root, predictor.settings.batch_size)
     metrics = write_checkset_report(scored, predictor.classes, out_dir)
     print(f"check set ({metrics['n']} notes, classes {metrics['classes_present']}): accuracy "
           f"{metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}, "

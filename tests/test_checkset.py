@@ -121,6 +121,21 @@ def model_dir(tmp_path_factory) -> Path:
     return out
 
 
+def test_batched_note_predictions_equal_one_clip_at_a_time(tmp_path, model_dir):
+    from fretlab.app.predict import Predictor
+
+    meta, _ = _render(tmp_path / "cs", note_sec=1.5)  # longer than the 1-s window: windowed from the onset
+    predictor = Predictor(model_dir, "cpu")
+    waves = [predictor.load(tmp_path / "cs" / rel) for rel in meta["audio_path"]]
+    waves.append(waves[0][: predictor.cfg.n_samples // 2])  # and a short clip: centre-padded
+    batched = predictor.predict_notes(waves)
+    assert len(batched) == len(waves)
+    for wave, note in zip(waves, batched, strict=True):
+        single = predictor.predict_note(wave)
+        assert note.label == single.label
+        assert note.probabilities == pytest.approx(single.probabilities, abs=1e-5)
+
+
 def _stage(name: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     return subprocess.run([sys.executable, str(REPO / "stages" / f"{name}.py")], cwd=cwd, env=env, text=True,

@@ -30,16 +30,24 @@ class NotePredictor(Protocol):
 
     def load(self, path: str | Path) -> np.ndarray: ...
 
-    def predict_note(self, wave: np.ndarray) -> Any: ...
+    def predict_notes(self, waves: list[np.ndarray]) -> list[Any]: ...
 
 
-def predict_checkset(predictor: NotePredictor, meta: pd.DataFrame, root: Path) -> pd.DataFrame:
-    """``meta`` with ``predicted`` and ``confidence`` columns: each file classified as one note."""
+def predict_checkset(predictor: NotePredictor, meta: pd.DataFrame, root: Path, files_per_call: int = 64
+                     ) -> pd.DataFrame:
+    """``meta`` with ``predicted`` and ``confidence`` columns: each file classified as one note.
+
+    Files go to the model ``files_per_call`` at a time (:meth:`Predictor.predict_notes`, the batched
+    :meth:`Predictor.predict_note`): one model call per note ran the default CRNN at ~0.4 s a note on
+    the 2-core CPU, mostly per-call overhead; memory stays bounded by the chunk.
+    """
     labels, confidences = [], []
-    for rel in meta["audio_path"]:
-        note = predictor.predict_note(predictor.load(root / rel))
-        labels.append(note.label)
-        confidences.append(round(float(note.confidence), 6))
+    paths = list(meta["audio_path"])
+    for start in range(0, len(paths), files_per_call):
+        waves = [predictor.load(root / rel) for rel in paths[start : start + files_per_call]]
+        for note in predictor.predict_notes(waves):
+            labels.append(note.label)
+            confidences.append(round(float(note.confidence), 6))
     return meta.assign(predicted=labels, confidence=confidences)
 
 
