@@ -309,6 +309,8 @@ def test_default_params_dump_as_before_the_task_layer():
     del full["paths"]["checkset"], full["paths"]["checkset_report"]
     assert dump == full
     assert parse_params(dump) == Params()
+    # the check set is evaluation only: whatever its params, the model directory's config stays the same
+    assert dump_params(parse_params({"checkset": {"enabled": False, "pitch_step": 5}})) == dump
 
 
 def test_params_away_from_the_defaults_are_dumped_and_load_back():
