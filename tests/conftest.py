@@ -22,6 +22,8 @@ TINY_PARAMS: dict[str, Any] = {
     "model": {"crnn": {"channels": [8, 16], "pools": [[4, 2], [4, 2]], "rnn_hidden": 16, "head_hidden": 16}},
     "train": {"epochs": 2, "batch_size": 32},
     "base": {"workers": 1},
+    # the check set at 1 velocity, every octave, 0.5-s notes: 2 to 4 pitches per program
+    "checkset": {"pitch_step": 12, "velocities": [100], "note_sec": 0.4, "release_sec": 0.1},
 }
 
 

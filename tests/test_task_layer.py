@@ -303,11 +303,14 @@ def test_default_params_dump_as_before_the_task_layer():
     assert "kind" not in dump["featurize"] and "tracks" not in dump["featurize"]
     assert "layer_norm" not in dump["model"]["gru"]
     full = Params().model_dump(mode="json")
-    for key in ("task", "synthesize_tracks"):
+    for key in ("task", "synthesize_tracks", "checkset"):
         del full[key]
     del full["featurize"]["kind"], full["featurize"]["tracks"], full["model"]["gru"]["layer_norm"]
+    del full["paths"]["checkset"], full["paths"]["checkset_report"]
     assert dump == full
     assert parse_params(dump) == Params()
+    # the check set is evaluation only: whatever its params, the model directory's config stays the same
+    assert dump_params(parse_params({"checkset": {"enabled": False, "pitch_step": 5}})) == dump
 
 
 def test_params_away_from_the_defaults_are_dumped_and_load_back():

@@ -30,6 +30,10 @@ class Paths(_Section):
     metrics: str = "metrics"
     plots: str = "plots"
     cv: str = "cv"  # cross-validation summary (aggregate stage of recipes/*)
+    checkset: str = "data/checkset"  # real-sampled check set (render_checkset): WAVs + metadata.csv
+    # check-set metrics, confusion data and figures (evaluate_checkset); not under metrics/ or plots/,
+    # which are the evaluate stage's outputs, because DVC refuses outputs that overlap
+    checkset_report: str = "checkset"
 
 
 class Base(_Section):
@@ -446,6 +450,58 @@ class Evaluate(_Section):
     batch_size: int = Field(256, ge=1)
 
 
+class CheckProgram(_Section):
+    """One General MIDI program of the check set: the class its notes get and the MIDI pitches it plays."""
+
+    label: str
+    pitch_range: tuple[int, int]
+    name: str = ""  # readable name for the summary and plots; default: the soundfont's preset name
+
+    @model_validator(mode="after")
+    def _check(self) -> CheckProgram:
+        _check_range("checkset.programs.*.pitch_range", self.pitch_range)
+        if not 0 <= self.pitch_range[0] <= self.pitch_range[1] <= 127:
+            raise ValueError(f"pitch_range must lie within MIDI 0-127, got {list(self.pitch_range)}")
+        return self
+
+
+def _default_check_programs() -> dict[int, CheckProgram]:
+    guitar, bass = (40, 84), (28, 67)
+    general = {24: "nylon", 25: "steel", 26: "jazz", 27: "clean", 28: "muted", 29: "overdriven", 30: "distortion"}
+    programs = {p: CheckProgram(label="general_note", pitch_range=guitar, name=n) for p, n in general.items()}
+    programs[31] = CheckProgram(label="harmonic", pitch_range=guitar, name="harmonics")
+    basses = {32: "acoustic_bass", 33: "finger_bass", 34: "pick_bass", 35: "fretless_bass", 36: "slap_bass_1",
+              37: "slap_bass_2"}
+    programs.update({p: CheckProgram(label="general_note", pitch_range=bass, name=n) for p, n in basses.items()})
+    return programs
+
+
+class Checkset(_Section):
+    """``checkset``: the real-sampled check set rendered from General MIDI soundfonts (evaluation only)."""
+
+    enabled: bool = True
+    # searched in order; a missing file is reported and skipped. 'pretty_midi:TimGM6mb.sf2' is the file
+    # shipped inside the pretty_midi package, so at least one soundfont is always there
+    soundfonts: list[str] = Field(default_factory=lambda: [
+        "pretty_midi:TimGM6mb.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+        "/usr/share/sounds/sf2/MuseScore_General.sf2", "/usr/share/sounds/sf2/FreePatsGM.sf2"], min_length=1)
+    programs: dict[int, CheckProgram] = Field(default_factory=_default_check_programs, min_length=1)
+    pitch_step: int = Field(3, ge=1)  # render every Nth semitone of each program's pitch_range
+    velocities: list[Annotated[int, Field(ge=1, le=127)]] = Field(default_factory=lambda: [80, 120], min_length=1)
+    note_sec: float = Field(3.0, gt=0.0)  # key held this long, as sample libraries record a note
+    release_sec: float = Field(1.0, ge=0.0)  # rendered after the key is released (the release tail)
+    silence_db: float = Field(-60.0, lt=0.0)  # a note whose peak is below this (dBFS) is skipped as silent
+
+    @model_validator(mode="after")
+    def _check(self) -> Checkset:
+        bad = sorted(p for p in self.programs if not 0 <= p <= 127)
+        if bad:
+            raise ValueError(f"checkset.programs: GM programs are 0-127 (0-based), got {bad}")
+        if len(set(self.velocities)) != len(self.velocities):
+            raise ValueError(f"checkset.velocities must not repeat a value, got {self.velocities}")
+        return self
+
+
 class Predict(_Section):
     """``predict``: how ``fretlab predict`` finds and windows notes; stored in the model directory by train."""
 
@@ -473,6 +529,7 @@ class Params(_Section):
     train: Train = Field(default_factory=Train)
     evaluate: Evaluate = Field(default_factory=Evaluate)
     predict: Predict = Field(default_factory=Predict)
+    checkset: Checkset = Field(default_factory=Checkset)
 
     @model_validator(mode="after")
     def _check(self) -> Params:

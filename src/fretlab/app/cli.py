@@ -15,6 +15,7 @@ Classify a recording with a trained model directory (safetensors weights + confi
 A single-note clip gives its class, confidence and the probability of every class (JSON on stdout).
 A whole take is split at its spectral-flux onsets; each note is classified, giving a timeline of
 onset, offset, label and confidence (JSON on stdout, or --output timeline.csv / timeline.json).
+--plot timeline.png also draws the log-mel spectrogram with each note's span coloured by its class.
 Any sample rate, mono or multi-channel, WAV or FLAC (anything libsndfile reads).
 
 --engine auto (the default) runs <model dir>/model.onnx with ONNX Runtime when it is there (written by
@@ -47,6 +48,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                         "auto (default): timeline when the clip is longer than predict.note_max_sec")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="write the result to this .csv (one row per event) or .json file instead of stdout")
+    p.add_argument("--plot", type=Path, default=None,
+                   help="also draw the log-mel spectrogram with each note's span coloured by class and labelled "
+                        "with its confidence, to this .png file")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="torch engine's device")
     p.add_argument("--engine", choices=("auto", "onnx", "torch"), default="auto",
                    help="onnx: <model dir>/model.onnx through ONNX Runtime; torch: the safetensors model; auto "
@@ -81,16 +85,23 @@ def _export(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from fretlab.app.onnx_predict import make_predictor  # torch only if the torch engine is chosen
-    from fretlab.app.predict import check_output_path, to_json, write_result
+    from fretlab.app.predict import check_output_path, check_plot_path, to_json, write_result
 
     check_output_path(args.output)
+    check_plot_path(args.plot)  # before the model is loaded: a bad path costs nothing
     overrides = {k: getattr(args, k) for k in ("note_max_sec", "onset_hop_length", "onset_delta", "onset_wait_sec",
                                                "onset_backtrack", "offset_db", "batch_size")}
     model_dir = Path(args.model_dir or default_model_dir())
     if args.fold is not None:  # recipes/*: one model directory per fold
         model_dir = model_dir / f"fold{args.fold}"
     predictor = make_predictor(model_dir, args.engine, args.device, overrides)
-    result = predictor.predict_file(args.audio, args.mode, progress=not args.quiet)
+    wave = predictor.load(args.audio)
+    result = predictor.predict_wave(wave, args.audio, args.mode, progress=not args.quiet)
+    if args.plot is not None:
+        from fretlab.app.timeline_plot import plot_timeline  # matplotlib: only when a plot is asked for
+
+        plot_timeline(wave, predictor.cfg, result, args.plot)
+        print(f"{args.audio}: plot written to {args.plot}", file=sys.stderr)  # stdout may be the JSON result
     if args.output is None:
         print(to_json(result))
         return 0

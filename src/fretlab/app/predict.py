@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # torch is imported by Predictor itself: the ONNX engine (app
 
 Mode = Literal["auto", "note", "timeline"]
 OUTPUT_SUFFIXES = (".csv", ".json")
+PLOT_SUFFIXES = (".png",)
 
 
 class PredictError(ValueError):
@@ -198,6 +200,26 @@ class Predictor:
         best = int(np.argmax(probs))
         return NotePrediction(self.classes[best], float(probs[best]), self._named(probs))
 
+    def predict_notes(self, waves: list[np.ndarray]) -> list[NotePrediction]:
+        """:meth:`predict_note` for many clips, their windows batched together: the same windows and
+        the same per-clip mean, in ``settings.batch_size`` windows per model call instead of one call per clip.
+        """
+        sr = self.cfg.sample_rate
+        parts, owners = [], []
+        for i, wave in enumerate(waves):
+            onsets = self.note_onsets(wave)
+            parts.append(prepare_windows(wave, sr, onsets, self.cfg))
+            owners += [i] * len(onsets)
+        if not parts:
+            return []
+        windows = np.concatenate(parts)
+        batch = self.settings.batch_size
+        probs = np.concatenate([self._classify(windows[s : s + batch]) for s in range(0, len(windows), batch)])
+        sums = np.zeros((len(waves), probs.shape[1]))
+        np.add.at(sums, np.asarray(owners), probs)
+        means = sums / np.bincount(owners, minlength=len(waves))[:, None]
+        return [NotePrediction(self.classes[int(np.argmax(m))], float(m.max()), self._named(m)) for m in means]
+
     def predict_timeline(self, wave: np.ndarray, progress: bool = True) -> list[TimelineEvent]:
         """Detect every onset in ``wave`` and classify the window starting there."""
         sr = self.cfg.sample_rate
@@ -213,7 +235,11 @@ class Predictor:
 
     def predict_file(self, path: str | Path, mode: Mode = "auto", progress: bool = True) -> dict[str, Any]:
         """Classify one audio file; ``auto`` picks note or timeline mode by the clip's duration."""
-        wave = self.load(path)
+        return self.predict_wave(self.load(path), path, mode, progress)
+
+    def predict_wave(self, wave: np.ndarray, path: str | Path, mode: Mode = "auto",
+                     progress: bool = True) -> dict[str, Any]:
+        """:meth:`predict_file` on an already loaded ``wave`` (from :meth:`load`); ``path`` is only reported."""
         duration = len(wave) / self.cfg.sample_rate
         if mode == "auto":
             mode = "timeline" if duration > self.settings.note_max_sec else "note"
@@ -235,6 +261,22 @@ def check_output_path(path: str | Path | None) -> None:
     """Refuse an output file type other than CSV or JSON before any work is done."""
     if path is not None and Path(path).suffix.lower() not in OUTPUT_SUFFIXES:
         raise PredictError(f"--output {path}: unsupported file type; use a .csv or .json file name")
+
+
+def check_plot_path(path: str | Path | None) -> None:
+    """Refuse a ``--plot`` path that cannot be written, before any audio is loaded or model built."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise PredictError(f"--plot {path}: is a directory; give a file name such as {path / 'timeline.png'}")
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise PredictError(f"--plot {path}: unsupported file type; use a .png file name")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise PredictError(f"--plot {path}: folder {folder} does not exist; create it or choose another path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PredictError(f"--plot {path}: folder {folder} is not writable; choose another path")
 
 
 def result_rows(result: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:

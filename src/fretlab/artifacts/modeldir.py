@@ -32,11 +32,15 @@ class ModelDirError(ValueError):
 # existed (same DVC hash); loading fills the defaults back in.
 LATER_PARAMS = (("task",), ("synthesize_tracks",), ("featurize", "kind"), ("featurize", "tracks"),
                 ("model", "gru", "layer_norm"))
+# Params of the evaluation-only check set: never written to config.json, so changing them never changes a model
+# directory (or its DVC hash); loading fills the defaults back in.
+EVALUATION_ONLY_PARAMS = (("checkset",), ("paths", "checkset"), ("paths", "checkset_report"))
 TARGET_SCALER = ("target_scaler.mean", "target_scaler.std")  # regression-target standardization, in the weights
 
 
 def dump_params(params: Params) -> dict[str, Any]:
-    """``params`` as JSON-ready data for ``config.json``, leaving out the :data:`LATER_PARAMS` at their defaults."""
+    """``params`` as JSON-ready data for ``config.json``: without the :data:`LATER_PARAMS` at their defaults and
+    the :data:`EVALUATION_ONLY_PARAMS`."""
     dump = params.model_dump(mode="json")
     defaults = Params().model_dump(mode="json")
     for path in LATER_PARAMS:
@@ -46,6 +50,11 @@ def dump_params(params: Params) -> dict[str, Any]:
             section, default = section[part], default[part]
         if section.get(key) == default.get(key):
             section.pop(key, None)
+    for *parents, key in EVALUATION_ONLY_PARAMS:
+        section = dump
+        for part in parents:
+            section = section[part]
+        section.pop(key, None)
     return dump
 
 

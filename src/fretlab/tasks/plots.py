@@ -1,4 +1,4 @@
-"""matplotlib figures: confusion matrices (counts and row-normalized) and per-class F1."""
+"""matplotlib figures: confusion matrices (counts and row-normalized), per-class F1, per-group accuracy."""
 
 from __future__ import annotations
 
@@ -46,6 +46,21 @@ def plot_per_class_f1(f1: dict[str, float], path: Path, title: str) -> None:
     ax.set_title(title)
     for i, n in enumerate(names):
         ax.text(i, f1[n] + 0.02, f"{f1[n]:.3f}", ha="center")
+    _save(fig, path)
+
+
+def plot_group_accuracy(accuracy: dict[str, float], path: Path, title: str) -> None:
+    """Horizontal bars of accuracy per group (one row per instrument: many names fit)."""
+    names = list(accuracy)
+    fig, ax = plt.subplots(figsize=(6.0, 1.0 + 0.28 * max(1, len(names))))
+    ax.barh(range(len(names)), [accuracy[n] for n in names], color="tab:blue")
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.invert_yaxis()  # first group at the top, as in the metrics JSON
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("accuracy")
+    ax.set_title(title)
+    for i, n in enumerate(names):
+        ax.text(min(accuracy[n] + 0.01, 0.9), i, f"{accuracy[n]:.2f}", va="center", fontsize=7)
     _save(fig, path)
 
 
