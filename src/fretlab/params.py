@@ -44,8 +44,10 @@ class Base(_Section):
 
 
 class Data(_Section):
-    # synthetic / synthetic_tracks: the embedded generators (synthesize / synthesize_tracks sections)
-    source: Literal["synthetic", "synthetic_tracks", "csv", "idmt", "esc50", "urbansound8k"] = "synthetic"
+    # synthetic / synthetic_tracks / synthetic_rudiments: the embedded generators (synthesize,
+    # synthesize_tracks and synthesize_rudiments sections)
+    source: Literal["synthetic", "synthetic_tracks", "synthetic_rudiments", "csv", "idmt", "esc50",
+                    "urbansound8k"] = "synthetic"
     root: str = "data/synthetic"
     metadata: str = "metadata.csv"
     classes: list[str] = Field(default_factory=lambda: ["general_note", "harmonic", "dead_note"])
@@ -159,12 +161,61 @@ class SynthesizeTracks(_Section):
         return self
 
 
+TIERS = ("beginner", "intermediate", "advanced", "professional")
+
+
+class SynthesizeRudiments(_Section):
+    """Synthetic snare-drum rudiment performances by virtual players (see docs/synthesis-rudiments.md).
+
+    Each player has a latent skill in [0, 1]; the tiers cut it at the cumulative ``tier_fractions``.
+    A take's errors (timing jitter, tempo drift, velocity spread, accent contrast, flam spacing) are
+    drawn from the player's skill plus a per-take ``take_skill_sd``, and the scores are computed from
+    the errors as realised.
+    """
+
+    n_players: int = Field(48, ge=4)
+    takes_per_player: int = Field(10, ge=1)
+    n_rudiments: int = Field(20, ge=2, le=40)  # the first N of the PAS 40 (docs/synthesis-rudiments.md)
+    sample_rate: int = Field(22050, ge=8000)
+    tempo_bpm: tuple[float, float] = (60.0, 180.0)
+    duration_sec: tuple[float, float] = (4.0, 12.0)
+    tier_fractions: dict[Literal["beginner", "intermediate", "advanced", "professional"], float] = Field(
+        default_factory=lambda: {"beginner": 0.1, "intermediate": 0.25, "advanced": 0.43, "professional": 0.22}
+    )
+    take_skill_sd: float = Field(0.08, ge=0.0, le=0.5)  # a take's effective skill around the player's
+    tempo_discipline_share: float = Field(0.7, ge=0.0, le=1.0)  # share of tempo drift set by a trait, not skill
+    presets: dict[str, float] = Field(  # recording preset -> share of takes (docs/synthesis-rudiments.md)
+        default_factory=lambda: {"clean": 0.3, "room": 0.2, "overhead": 0.2, "phone": 0.15, "live": 0.15}
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SynthesizeRudiments:
+        for name in ("tempo_bpm", "duration_sec"):
+            _check_range(f"synthesize_rudiments.{name}", getattr(self, name))
+        if self.tempo_bpm[0] < 30 or self.duration_sec[0] < 1.0:
+            raise ValueError("synthesize_rudiments needs tempo_bpm >= 30 and duration_sec >= 1")
+        if set(self.tier_fractions) != set(TIERS) or any(v <= 0 for v in self.tier_fractions.values()):
+            raise ValueError(f"synthesize_rudiments.tier_fractions needs every tier {list(TIERS)} with a share > 0")
+        if abs(sum(self.tier_fractions.values()) - 1.0) > 1e-6:
+            raise ValueError("synthesize_rudiments.tier_fractions must sum to 1")
+        unknown = sorted(set(self.presets) - set(RECORDING_PRESETS))
+        if unknown or not self.presets or any(v < 0 for v in self.presets.values()) or sum(self.presets.values()) <= 0:
+            raise ValueError(f"synthesize_rudiments.presets maps presets {list(RECORDING_PRESETS)} to shares >= 0 "
+                             f"(some > 0); got {dict(self.presets)}")
+        return self
+
+
+RECORDING_PRESETS = ("clean", "room", "overhead", "phone", "live")
+
+
 class Split(_Section):
     strategy: Literal["grouped", "predefined_folds"] = "grouped"
     folds: list[int] = Field(default_factory=list)  # predefined_folds: the dataset's fold ids, in order
     fractions: dict[Literal["train", "val", "test"], float] = Field(
         default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1}
     )
+    min_values: dict[str, float] = Field(default_factory=dict)  # column -> lowest kept value; rows below: no split
+    val_where: dict[str, str] = Field(default_factory=dict)  # column -> value every validation row must hold
 
     @model_validator(mode="after")
     def _check(self) -> Split:
@@ -412,6 +463,7 @@ class Target(_Section):
     huber_delta: float = Field(1.0, gt=0.0)
     weight: float = Field(1.0, ge=0.0)  # this target's share of the summed loss
     class_weights: bool | None = None  # balanced class weights; default: train.class_weights
+    range: tuple[float, float] | None = None  # regression: the values allowed; one outside stops with its line
 
     @model_validator(mode="after")
     def _check(self) -> Target:
@@ -422,13 +474,21 @@ class Target(_Section):
                 raise ValueError(f"target '{self.name}': classification uses loss cross_entropy, not {self.loss}")
         elif self.loss == "cross_entropy":
             raise ValueError(f"target '{self.name}': a regression target takes loss mse or huber")
+        if self.range is not None and (self.is_classification or self.range[0] >= self.range[1]):
+            raise ValueError(f"target '{self.name}': range is [low, high] with low < high, for regression only")
         return self
+
+    @property
+    def is_classification(self) -> bool:
+        return self.type == "classification"
 
 
 class Task(_Section):
     """``task``: what the model predicts. The default is one classification target over ``data.classes``."""
 
     targets: list[Target] | None = None  # null: one target 'label' = label_category over data.classes
+    preset: str | None = None  # the entry of ``presets`` to train instead of ``targets``
+    presets: dict[str, list[Target]] = Field(default_factory=dict)  # named target lists, one -S away
     one_vs_rest: list[str] = Field(default_factory=list)  # extra binary heads 'X_vs_rest', sharing the encoder
     one_vs_rest_weight: float = Field(1.0, ge=0.0)
     all_regression: bool = False  # every target becomes a regression target (class names must be numbers)
@@ -436,13 +496,26 @@ class Task(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> Task:
-        names = [t.name for t in self.targets or []] + [f"{c}_vs_rest" for c in self.one_vs_rest]
+        if self.preset is not None:
+            if self.targets is not None:
+                raise ValueError("task: set targets or preset, not both (null one of them)")
+            if self.preset not in self.presets:
+                raise ValueError(f"task.preset '{self.preset}' is not one of task.presets {sorted(self.presets)}")
+        names = [t.name for t in self.selected or []] + [f"{c}_vs_rest" for c in self.one_vs_rest]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"task: target names must be unique, got {dup} more than once")
         if self.targets is not None and not self.targets:
             raise ValueError("task.targets is empty; list at least one target, or null for the single-label default")
+        empty = sorted(k for k, v in self.presets.items() if not v)
+        if empty:
+            raise ValueError(f"task.presets {empty} list no target")
         return self
+
+    @property
+    def selected(self) -> list[Target] | None:
+        """The targets to train: ``presets[preset]`` when a preset is chosen, else ``targets``."""
+        return self.presets[self.preset] if self.preset is not None else self.targets
 
 
 class Evaluate(_Section):
@@ -522,6 +595,7 @@ class Params(_Section):
     data: Data = Field(default_factory=Data)
     synthesize: Synthesize = Field(default_factory=Synthesize)
     synthesize_tracks: SynthesizeTracks = Field(default_factory=SynthesizeTracks)
+    synthesize_rudiments: SynthesizeRudiments = Field(default_factory=SynthesizeRudiments)
     split: Split = Field(default_factory=Split)
     featurize: Featurize = Field(default_factory=Featurize)
     task: Task = Field(default_factory=Task)

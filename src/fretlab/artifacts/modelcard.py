@@ -130,7 +130,7 @@ def _features_line(params: Params) -> str:
 
 def _target_lines(params: Params, specs: list[TargetSpec]) -> list[str]:
     """One line per target, unless the task is the single-label default."""
-    if params.task.targets is None and not params.task.one_vs_rest:
+    if params.task.selected is None and not params.task.one_vs_rest:
         return []
     scale = "standardized by the train split" if params.task.standardize else "on their own scale"
     return [f"- Targets (regression {scale}): " + "; ".join(

@@ -30,8 +30,9 @@ class ModelDirError(ValueError):
 # Params added after model format 1. Each is written to config.json only when it differs from its default,
 # so a model directory from a run that does not use them stays byte-identical to one written before they
 # existed (same DVC hash); loading fills the defaults back in.
-LATER_PARAMS = (("task",), ("synthesize_tracks",), ("featurize", "kind"), ("featurize", "tracks"),
-                ("model", "gru", "layer_norm"))
+LATER_PARAMS = (("task",), ("synthesize_tracks",), ("synthesize_rudiments",), ("featurize", "kind"),
+                ("featurize", "tracks"), ("model", "gru", "layer_norm"), ("split", "min_values"),
+                ("split", "val_where"))
 # Params of the evaluation-only check set: never written to config.json, so changing them never changes a model
 # directory (or its DVC hash); loading fills the defaults back in.
 EVALUATION_ONLY_PARAMS = (("checkset",), ("paths", "checkset"), ("paths", "checkset_report"))

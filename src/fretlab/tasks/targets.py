@@ -39,6 +39,7 @@ class TargetSpec:
     positive: str | None  # one-vs-rest: the class that is "positive"; every other label is the rest
     start: int  # first output index
     size: int  # outputs owned: n_classes, or 1
+    value_range: tuple[float, float] | None = None  # regression: the values a cell may hold
 
     @property
     def is_classification(self) -> bool:
@@ -52,11 +53,12 @@ class TargetSpec:
 def resolve_targets(params: Params) -> list[TargetSpec]:
     """The targets of ``params.task`` in output order.
 
-    ``task.targets: null`` is the single-label case: one classification target over ``data.classes``
-    read from ``label_category``; ``task.one_vs_rest`` adds one binary head per named class.
+    ``task.targets: null`` (and no ``task.preset``) is the single-label case: one classification target
+    over ``data.classes`` read from ``label_category``; ``task.one_vs_rest`` adds one binary head per
+    named class.
     """
     task = params.task
-    declared = task.targets
+    declared = task.selected
     if declared is None:
         declared = [Target(name="label", type="classification", column="label_category",
                            classes=list(params.data.classes))]
@@ -69,7 +71,7 @@ def resolve_targets(params: Params) -> list[TargetSpec]:
         size = len(classes) if kind == "classification" else 1
         specs.append(TargetSpec(t.name, t.column or t.name, kind, classes, loss, t.huber_delta, t.weight,
                                 params.train.class_weights if t.class_weights is None else t.class_weights,
-                                None, start, size))
+                                None, start, size, t.range if kind == "regression" else None))
         start += size
     label = next((s for s in specs if s.is_classification), None)
     for positive in task.one_vs_rest:
@@ -141,6 +143,13 @@ def encode_targets(index: pd.DataFrame, specs: list[TargetSpec], source: str) ->
                 raise TargetError(f"{source}: column '{spec.column}' line(s) {_lines(bad)}: "
                                   f"{raw.iloc[bad[0]]!r} is not a finite number; regression target "
                                   f"'{spec.name}' needs numbers (leave the cell empty for a missing value)")
+            if spec.value_range is not None:
+                low, high = spec.value_range
+                bad = np.flatnonzero(present.to_numpy() & ~numbers.between(low, high).to_numpy())
+                if len(bad):
+                    raise TargetError(f"{source}: column '{spec.column}' line(s) {_lines(bad)}: "
+                                      f"{raw.iloc[bad[0]]!r} is outside [{low:g}, {high:g}], the range of "
+                                      f"target '{spec.name}' (fix the value, or task.targets' range)")
             values[:, j] = numbers.fillna(0.0).to_numpy(dtype=np.float64)
         valid[:, j] = present.to_numpy()
     return values, valid
