@@ -158,7 +158,7 @@ DRAG_GAP_SLOTS = 0.3
 GRACE_ERR_SD_SEC = (0.014, 0.002)  # std of a grace's spacing error at skill 0 and 1
 GRACE_BIAS_SD_SEC = (0.008, 0.001)  # a take's systematic spacing bias (flat or wide flams) at skill 0 and 1
 GRACE_MIN_SEC, GRACE_MAX_SLOTS = 0.004, 0.8  # grace spacing is clipped to [min, 0.8 slot]
-TRAIT_SD = 0.15  # per-player offsets of the skill each dimension sees (timing, velocity, accent, grace)
+TRAIT_SD = 0.18  # per-player offsets of the skill each dimension sees (timing, velocity, accent, grace)
 TRAITS = ("timing", "velocity", "accent", "grace")
 VELOCITY_RANGE = (0.03, 1.0)
 
