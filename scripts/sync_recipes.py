@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PIPELINES = {"esc50": "crossval", "urbansound8k": "crossval", "attributes": "tracks"}  # recipe -> pipeline
+# recipe -> pipeline
+PIPELINES = {"esc50": "crossval", "urbansound8k": "crossval", "attributes": "tracks", "rudiments": "tracks"}
 
 
 def generated(pipeline: str) -> str:

@@ -57,7 +57,7 @@ def test_byte_identical_for_any_worker_count_and_seed_matters(rendered, tmp_path
     assert _wav_bytes(tmp_path) == _wav_bytes(root1)
     other = synthesize_rudiments(TINY.model_copy(update={"n_players": 4, "takes_per_player": 1}),
                                  tmp_path / "other", SEED + 1, 1)
-    assert _wav_bytes(tmp_path / "other")[f"{other.take_id[0]}.wav"] != _wav_bytes(root1)["p000_t00.wav"]
+    assert _wav_bytes(tmp_path / "other")[f"{other.track_id[0]}.wav"] != _wav_bytes(root1)["p000_t00.wav"]
 
 
 def test_schema_and_value_ranges(rendered):
@@ -65,9 +65,9 @@ def test_schema_and_value_ranges(rendered):
     assert list(meta.columns) == list(COLUMNS)
     assert "skill" not in meta.columns and "latent_skill" not in meta.columns
     assert len(meta) == TINY.n_players * TINY.takes_per_player
-    assert meta.take_id.tolist()[:3] == ["p000_t00", "p000_t01", "p001_t00"]
-    assert (meta.audio_path == "audio/" + meta.take_id + ".wav").all()
-    assert (meta.group == meta.take_id.str.split("_").str[0]).all()
+    assert meta.track_id.tolist()[:3] == ["p000_t00", "p000_t01", "p001_t00"]
+    assert (meta.audio_path == "audio/" + meta.track_id + ".wav").all()
+    assert (meta.group == meta.track_id.str.split("_").str[0]).all()
     assert set(meta.skill_tier) <= set(TIERS)
     novice = meta.skill_tier.isin(["beginner", "intermediate"])
     assert (meta.skill_binary == np.where(novice, "novice", "skilled")).all()

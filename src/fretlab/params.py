@@ -247,6 +247,8 @@ class TrackFeatures(_Section):
     hop_length: int = Field(512, ge=1)
     n_mfcc: int = Field(20, ge=1)
     n_mels: int = Field(64, ge=1)
+    fmin: float = Field(0.0, ge=0.0)  # logmel block: lowest mel band edge (Hz)
+    fmax: float | None = Field(None, gt=0.0)  # logmel block: highest band edge; None: sample_rate / 2
     features: list[Literal["mfcc", "chroma", "contrast", "tonnetz", "zcr", "logmel", "tempogram", "harmony"]] = Field(
         default_factory=lambda: ["mfcc", "chroma", "contrast", "tonnetz", "zcr"], min_length=1
     )
@@ -266,6 +268,9 @@ class TrackFeatures(_Section):
         if self.hop_length > self.n_fft:
             raise ValueError(f"featurize.tracks.hop_length={self.hop_length} exceeds n_fft={self.n_fft}; "
                              "frames would skip samples")
+        if self.fmax is not None and not self.fmin < self.fmax <= self.sample_rate / 2:
+            raise ValueError(f"featurize.tracks needs fmin < fmax <= sample_rate / 2, got fmin={self.fmin}, "
+                             f"fmax={self.fmax}, sample_rate={self.sample_rate}")
         if self.chroma_n_fft is not None and self.hop_length > self.chroma_n_fft:
             raise ValueError(f"featurize.tracks.hop_length={self.hop_length} exceeds chroma_n_fft="
                              f"{self.chroma_n_fft}; chroma frames would skip samples")

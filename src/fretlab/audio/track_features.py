@@ -84,7 +84,8 @@ def track_frame_features(wave: np.ndarray, sr: int, cfg: TrackFeatures) -> np.nd
         elif block == "zcr":
             blocks.append(librosa.feature.zero_crossing_rate(wave, frame_length=cfg.n_fft, hop_length=cfg.hop_length))
         elif block == "logmel":
-            blocks.append(librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr, n_mels=cfg.n_mels)))
+            mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax)
+            blocks.append(librosa.power_to_db(mel))  # librosa's top_db of 80 dB below the peak
         elif block == "tempogram":
             blocks.append(_tempogram(power, sr, cfg))
         else:

@@ -76,9 +76,12 @@ def load_track(path: str | Path, cfg: TrackFeatures) -> np.ndarray:
 def featurize_track(cfg: TrackFeatures, task: TrackTask) -> np.ndarray:
     """Frame features ``[frames, dims]`` of one track; :class:`AudioError` naming the file and its row."""
     try:
-        return track_frame_features(load_track(task.path, cfg), cfg.sample_rate, cfg)
+        wave = load_track(task.path, cfg)
     except AudioError as exc:
         raise AudioError(f"{exc} ({task.where})") from None
+    if wave.size == 0:
+        raise AudioError(f"{task.path}: the clip holds no samples ({task.where}); re-export it or drop its row")
+    return track_frame_features(wave, cfg.sample_rate, cfg)
 
 
 def _one_blas_thread() -> None:

@@ -22,6 +22,7 @@ def _from_csv(params: Params) -> pd.DataFrame:
 SOURCES: dict[str, Callable[[Params], pd.DataFrame]] = {
     "synthetic": _from_csv,  # the synthesize stage writes metadata.csv in the standard schema
     "synthetic_tracks": _from_csv,  # the track generator's metadata.csv: one row per track, one column per target
+    "synthetic_rudiments": _from_csv,  # the rudiment generator's metadata.csv: one row per take (a track)
     "csv": _from_csv,
     "esc50": lambda p: read_esc50(p.data.root, p.data.metadata, p.data.esc10, p.data.classes),
     "urbansound8k": lambda p: read_urbansound8k(p.data.root, p.data.metadata),

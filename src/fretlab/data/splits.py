@@ -117,3 +117,55 @@ def split_summary(df: pd.DataFrame, label_col: str | None) -> tuple[dict, str]:
         rows = {s: {c: int(n) for c, n in row.items()} for s, row in table.iterrows()}
     groups = {s: sorted(g["group"].unique().tolist()) for s, g in df.groupby("split")}
     return {"events": rows, "groups": groups}, table.to_string()
+
+
+def _line(position: int) -> int:
+    """The metadata CSV line of the row at ``position`` (the header is line 1)."""
+    return position + 2
+
+
+def apply_min_values(df: pd.DataFrame, min_values: dict[str, float], source: str = "metadata") -> tuple[pd.DataFrame,
+                                                                                                       dict]:
+    """Keep the rows whose every ``min_values`` column is at least its threshold (``split.min_values``).
+
+    Returns the kept rows and a report (rows dropped per column). A missing column, or an empty or
+    non-numeric cell in one, stops with the line: a filter cannot guess a missing value.
+    """
+    keep = pd.Series(True, index=df.index)
+    dropped: dict[str, int] = {}
+    for column, threshold in min_values.items():
+        if column not in df.columns:
+            raise SplitError(f"{source}: split.min_values filters on '{column}', which is not a column; "
+                             f"columns are {list(df.columns)}")
+        values = pd.to_numeric(df[column], errors="coerce")
+        bad = values.index[~np.isfinite(values.to_numpy(dtype=np.float64))]
+        if len(bad):
+            raise SplitError(f"{source}: line {_line(df.index.get_loc(bad[0]))}: '{column}' is "
+                             f"{df.loc[bad[0], column]!r}, but split.min_values filters on it; give every row a "
+                             f"value or drop '{column}' from split.min_values")
+        below = values < threshold
+        dropped[column] = int((below & keep).sum())
+        keep &= ~below
+    if not keep.any():
+        raise SplitError(f"{source}: split.min_values {dict(min_values)} leaves no row; lower the thresholds")
+    return df[keep].copy(), {"min_values": dict(min_values), "dropped": dropped, "kept": int(keep.sum())}
+
+
+def restrict_validation(df: pd.DataFrame, where: dict[str, str], source: str = "metadata") -> tuple[pd.DataFrame,
+                                                                                                   dict]:
+    """Drop the validation rows whose ``where`` columns differ from the given values (``split.val_where``).
+
+    The rest of a validation group's rows are dropped rather than moved, so no group reaches two splits.
+    """
+    if not where:
+        return df, {}
+    is_val = df["split"].eq("val")
+    match = pd.Series(True, index=df.index)
+    for column, value in where.items():
+        if column not in df.columns:
+            raise SplitError(f"{source}: split.val_where needs column '{column}'; columns are {list(df.columns)}")
+        match &= df[column].astype(str).eq(str(value))
+    kept = df[~is_val | match].copy()
+    if not kept["split"].eq("val").any():
+        raise SplitError(f"{source}: no validation row has {dict(where)}; change split.val_where or the data")
+    return kept, {"val_where": dict(where), "val_dropped": int((is_val & ~match).sum())}

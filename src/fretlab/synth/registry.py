@@ -1,4 +1,4 @@
-"""Which embedded generator ``data.source`` names: guitar note events or music tracks."""
+"""Which embedded generator ``data.source`` names: guitar note events, music tracks or rudiment takes."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ import pandas as pd
 from fretlab.params import Params
 from fretlab.synth.attributes import synthesize_tracks
 from fretlab.synth.guitar import synthesize_dataset
+from fretlab.synth.rudiments import synthesize_rudiments
 
 
 def synthesize(params: Params, out_dir: Path, workers: int) -> pd.DataFrame:
-    """Render the dataset for ``data.source`` (``synthetic`` or ``synthetic_tracks``) into ``out_dir``."""
+    """Render the dataset for ``data.source`` (``synthetic``, ``synthetic_tracks`` or ``synthetic_rudiments``)."""
     if params.data.source == "synthetic_tracks":
         return synthesize_tracks(params.synthesize_tracks, out_dir, params.base.seed, workers)
+    if params.data.source == "synthetic_rudiments":
+        return synthesize_rudiments(params.synthesize_rudiments, out_dir, params.base.seed, workers)
     if params.data.source == "synthetic":
         return synthesize_dataset(params.synthesize, params.data.classes, out_dir, params.base.seed, workers)
-    raise ValueError(f"data.source is '{params.data.source}': only synthetic and synthetic_tracks are generated; "
+    raise ValueError(f"data.source is '{params.data.source}': only synthetic, synthetic_tracks and "
+                     "synthetic_rudiments are generated; "
                      "a real dataset needs no synthesize stage")

@@ -29,7 +29,7 @@ from fretlab.params import RECORDING_PRESETS, TIERS, SynthesizeRudiments
 
 SCORES = ("timing_accuracy", "timing_consistency", "tempo_stability", "velocity_consistency", "flam_quality",
           "overall_score")
-COLUMNS = ("take_id", "audio_path", "group", "rudiment", "rudiment_family", "tempo_bpm", "duration_sec", "preset",
+COLUMNS = ("track_id", "audio_path", "group", "rudiment", "rudiment_family", "tempo_bpm", "duration_sec", "preset",
            "skill_tier", "skill_binary", "tier_confidence", *SCORES)
 FAMILIES = ("roll", "diddle", "flam", "drag")
 NOVICE_TIERS = ("beginner", "intermediate")  # skill_binary: these are "novice", the others "skilled"
@@ -477,7 +477,7 @@ def render_take(plan: TakePlan, seed: int, index: int) -> np.ndarray:
 
 def _row(plan: TakePlan) -> dict:
     p = plan.player
-    return {"take_id": plan.take_id, "audio_path": f"audio/{plan.take_id}.wav", "group": p.name,
+    return {"track_id": plan.take_id, "audio_path": f"audio/{plan.take_id}.wav", "group": p.name,
             "rudiment": plan.rudiment.name, "rudiment_family": plan.rudiment.family, "tempo_bpm": plan.tempo,
             "duration_sec": round(plan.n / plan.sr, 6), "preset": plan.preset, "skill_tier": p.tier,
             "skill_binary": "novice" if p.tier in NOVICE_TIERS else "skilled",
