@@ -1,0 +1,110 @@
+"""The drum-rudiment recipe (recipes/rudiments) end to end through DVC, on tiny params.
+
+One module-scoped workspace: the baseline `dvc repro` (the 4-class skill tier), `dvc status`, a commit, then the
+masked multi-task preset as an experiment (`-S task.preset=masked`), which must re-run only train and evaluate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import balanced_accuracy_score
+
+from conftest import Workspace, copy_working_tree, deep_update
+
+pytestmark = pytest.mark.integration
+
+RECIPE = Path("recipes") / "rudiments"
+TINY: dict[str, Any] = {
+    "base": {"workers": 1},
+    "synthesize_rudiments": {"n_players": 12, "takes_per_player": 4, "duration_sec": [1.5, 2.5],
+                             "presets": {"clean": 0.5, "room": 0.25, "phone": 0.25}},
+    "featurize": {"tracks": {"n_mels": 32}},
+    "train": {"epochs": 2},
+    "model": {"crnn": {"channels": [4, 8, 8], "rnn_hidden": 8}},
+}
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("rudiments") / "ws"
+    root.mkdir()
+    copy_working_tree(root)
+    (root / "dvc.lock").unlink(missing_ok=True)
+    recipe = root / RECIPE
+    for leftover in ("dvc.lock", "metrics", "plots", "dvclive", "data", "models", "checkpoints"):
+        path = recipe / leftover
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    ws = Workspace(recipe)
+    params_file = recipe / "params.yaml"
+    params_file.write_text(yaml.safe_dump(deep_update(yaml.safe_load(params_file.read_text()),
+                                                      yaml.safe_load(yaml.safe_dump(TINY))), sort_keys=False))
+    ws.run("git", "init", "-q", "-b", "main")
+    ws.run("git", "add", "-A")
+    ws.run("git", "commit", "-qm", "workspace")
+    out: dict[str, Any] = {"repro": ws.run("dvc", "repro").stdout}
+    out["status"] = json.loads(ws.run("dvc", "status", "--json").stdout or "{}")
+    out["test"] = _read_json(recipe / "metrics" / "test.json")
+    out["synthetic"] = pd.read_csv(recipe / "data" / "synthetic" / "metadata.csv")
+    out["split"] = pd.read_csv(recipe / "data" / "split" / "metadata.csv")
+    out["predictions"] = sorted((recipe / "plots").rglob("*.csv"))
+    ws.run("git", "add", "-A")
+    ws.run("git", "commit", "-qm", "baseline")
+    proc = ws.run("dvc", "exp", "run", "-n", "masked", "-S", "task.preset=masked")
+    out["masked"] = {"log": proc.stdout + proc.stderr, "test": _read_json(recipe / "metrics" / "test.json"),
+                     "live": _read_json(recipe / "dvclive" / "metrics.json")}
+    return out
+
+
+def test_repro_runs_every_stage_and_leaves_a_clean_status(runs: dict[str, Any]) -> None:
+    for stage in ("synthesize", "split", "featurize", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in runs["repro"], runs["repro"]
+    assert runs["status"] == {}
+
+
+def test_split_keeps_players_apart_and_validates_on_clean_takes_only(runs: dict[str, Any]) -> None:
+    split = runs["split"]
+    assert split.groupby("group")["split"].nunique().max() == 1
+    assert set(split.loc[split["split"] == "val", "preset"]) == {"clean"}
+    assert split.loc[split["split"] == "train", "preset"].nunique() > 1  # training sees the mixed presets
+    dropped = runs["synthetic"]["track_id"].nunique() - split["track_id"].nunique()
+    assert dropped > 0  # the non-clean takes of the validation players
+
+
+def test_tier_metrics_report_balanced_accuracy_next_to_accuracy(runs: dict[str, Any]) -> None:
+    tier = runs["test"]["skill_tier"]
+    assert {"accuracy", "balanced_accuracy", "macro_f1"} <= set(tier)
+    assert 0.0 <= tier["balanced_accuracy"] <= 1.0 and 0.0 <= tier["accuracy"] <= 1.0
+
+
+def test_the_masked_preset_reruns_only_train_and_evaluate_and_counts_the_flam_rows(runs: dict[str, Any]) -> None:
+    log = runs["masked"]["log"]
+    for stage in ("synthesize", "split", "featurize"):
+        assert f"Running stage '{stage}'" not in log, log
+    for stage in ("train", "evaluate"):
+        assert f"Running stage '{stage}'" in log, log
+    test = runs["masked"]["test"]
+    flams = runs["split"].query("split == 'test'")["flam_quality"].notna().sum()
+    assert test["flam_quality"]["n"] == flams < test["overall_score"]["n"]
+    assert all(math.isfinite(v) for k, v in test["flam_quality"].items() if isinstance(v, float))
+    assert math.isfinite(runs["masked"]["live"]["train"]["loss"])
+
+
+def test_balanced_accuracy_matches_sklearn_on_the_written_predictions(runs: dict[str, Any]) -> None:
+    preds = [p for p in runs["predictions"] if p.name == "test.csv" and p.parent.name == "predictions"]
+    if not preds:
+        pytest.skip("no per-row predictions CSV written for this task")
+    df = pd.read_csv(preds[0])
+    assert runs["test"]["skill_tier"]["balanced_accuracy"] == pytest.approx(
+        balanced_accuracy_score(df["actual"], df["predicted"]))
