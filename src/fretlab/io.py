@@ -6,7 +6,8 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,3 +131,17 @@ def read_json(path: str | Path) -> Any:
 def worker_count(requested: int) -> int:
     """Worker processes to use: ``requested``, or every available core when it is 0."""
     return requested or len(os.sched_getaffinity(0))
+
+
+def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int) -> Iterator[Any]:
+    """``map(fn, items)`` on ``workers`` processes, results in input order (one worker: in this process).
+
+    The generators render each item from its own seeded stream, so the results, and the files they
+    write, are the same for any worker count.
+    """
+    items = list(items)
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:  # ~8 chunks per worker keeps the cores evenly loaded
+        yield from pool.map(fn, items, chunksize=max(1, len(items) // (workers * 8)))

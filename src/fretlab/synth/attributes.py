@@ -12,8 +12,6 @@ seed, so the output is byte-identical whatever the number of worker processes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from pedalboard import Reverb
 from scipy.signal import butter, lfilter, sosfilt
 from tqdm import tqdm
 
-from fretlab.io import atomic_path
+from fretlab.io import atomic_path, ordered_map
 from fretlab.params import SynthesizeTracks
 
 TARGETS = ("danceability", "energy", "valence", "tempo", "liveness", "speechiness", "instrumentalness",
@@ -816,15 +814,6 @@ def _render_job(args: tuple[int, ArtistStyle, SynthesizeTracks, int, str, str]) 
             "duration_sec": round(len(pcm) / cfg.sample_rate, 6), **targets}
 
 
-def _run_jobs(args: list[tuple], workers: int) -> Iterator[dict]:
-    """Render every job, in input order whatever finishes first; one worker runs them in this process."""
-    if workers <= 1:
-        yield from map(_render_job, args)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_render_job, args, chunksize=max(1, len(args) // (workers * 8)))
-
-
 def missing_mask(n_rows: int, cfg: SynthesizeTracks, seed: int) -> np.ndarray:
     """Which target cells are left empty: ``missing_fraction`` of all cells, never in ``NEVER_MISSING``."""
     eligible = [j for j, name in enumerate(TARGETS) if name not in NEVER_MISSING]
@@ -842,7 +831,7 @@ def synthesize_tracks(cfg: SynthesizeTracks, out_dir: Path, seed: int, workers: 
     artists = assign_artists(cfg, seed)
     width = max(4, len(str(cfg.n_tracks - 1)))
     args = [(i, styles[a], cfg, seed, f"t{i:0{width}d}", str(out_dir)) for i, a in enumerate(artists)]
-    rows = list(tqdm(_run_jobs(args, workers), total=len(args), desc="synthesize tracks"))
+    rows = list(tqdm(ordered_map(_render_job, args, workers), total=len(args), desc="synthesize tracks"))
     meta = pd.DataFrame(rows, columns=list(COLUMNS))
     mask = missing_mask(len(meta), cfg, seed)
     for j, name in enumerate(TARGETS):

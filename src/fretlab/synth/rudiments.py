@@ -11,8 +11,6 @@ its own seed, so the output is byte-identical whatever the number of worker proc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from pedalboard import Compressor, LowpassFilter, Pedalboard, Reverb
 from scipy.signal import butter, lfilter, sosfilt
 from tqdm import tqdm
 
-from fretlab.io import atomic_path
+from fretlab.io import atomic_path, ordered_map
 from fretlab.params import RECORDING_PRESETS, TIERS, SynthesizeRudiments
 
 SCORES = ("timing_accuracy", "timing_consistency", "tempo_stability", "velocity_consistency", "flam_quality",
@@ -493,15 +491,6 @@ def _render_job(args: tuple[int, Player, SynthesizeRudiments, int, str, str]) ->
     return _row(plan)
 
 
-def _run_jobs(args: list[tuple], workers: int) -> Iterator[dict]:
-    """Render every job, in input order whatever finishes first; one worker runs them in this process."""
-    if workers <= 1:
-        yield from map(_render_job, args)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(_render_job, args, chunksize=max(1, len(args) // (workers * 8)))
-
-
 def metadata(plans: list[TakePlan]) -> pd.DataFrame:
     """The metadata table of planned takes (what synthesize_rudiments returns, without rendering)."""
     return pd.DataFrame([_row(p) for p in plans], columns=list(COLUMNS))
@@ -513,5 +502,5 @@ def synthesize_rudiments(cfg: SynthesizeRudiments, out_dir: Path, seed: int, wor
     n_takes = cfg.n_players * cfg.takes_per_player
     args = [(i, players[i // cfg.takes_per_player], cfg, seed, _take_id(cfg, players, i), str(out_dir))
             for i in range(n_takes)]
-    rows = list(tqdm(_run_jobs(args, workers), total=n_takes, desc="synthesize rudiments"))
+    rows = list(tqdm(ordered_map(_render_job, args, workers), total=n_takes, desc="synthesize rudiments"))
     return pd.DataFrame(rows, columns=list(COLUMNS))
