@@ -173,7 +173,8 @@ def queue_states() -> dict[str, str]:
 
 def execute(runs: list[Run], jobs: int, poll_s: float) -> None:
     """Queue what is not already done, run the queue, and attach each run's test metrics."""
-    existing = exp_records(json.loads(_dvc("exp", "show", "--json")))
+    # every commit's experiments: a run finished before the last commit is reused if its params match
+    existing = exp_records(json.loads(_dvc("exp", "show", "--json", "--all-commits")))
     todo = []
     for run in runs:
         rec = existing.get(run.name)
@@ -197,7 +198,7 @@ def execute(runs: list[Run], jobs: int, poll_s: float) -> None:
             if not busy:
                 break
             time.sleep(poll_s)
-    records = exp_records(json.loads(_dvc("exp", "show", "--json")))
+    records = exp_records(json.loads(_dvc("exp", "show", "--json", "--all-commits")))
     for run in runs:
         rec = records.get(run.name)
         if rec and rec["state"] == "success" and METRICS_FILE in rec["metrics"]:
