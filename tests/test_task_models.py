@@ -261,3 +261,21 @@ def test_fit_forest_heads_fills_missing_targets_and_fits_classes_on_valid_rows(t
         out = model.eval()(x_val, len_val).numpy()
     np.testing.assert_allclose(out[:, 3:], reg.predict(f_val), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out[:, :2], np.log(np.clip(clf.predict_proba(f_val), 1e-12, None)), atol=1e-5)
+
+
+def test_a_single_label_forest_on_sequences_takes_the_heads_and_learns_the_class(tmp_path):
+    """One classification target over tracks: pooled-sequence forest heads, not the window-cache forest."""
+    target = [{"name": "kind", "type": "classification", "classes": ["a", "b", "c"]}]
+    params = parse_params({"base": {"workers": 1}, "featurize": {"kind": "tracks"}, "task": {"targets": target},
+                           "model": {"name": "rf", "rf": {"n_estimators": 10}}})
+    specs = resolve_targets(params)
+    model = build_task_model(params, specs, dims=D)
+    assert isinstance(model.net, ForestHeads) and forest_layout(specs) is None  # windows keep the plain forest
+    items, y = forest_problem(40, seed=4)
+    data = {role: RoleData(SequenceInputs(sequence_set(it)), yy[:, :1], np.ones((len(it), 1), dtype=bool),
+                           [f"{role}{i}" for i in range(len(it))])
+            for role, (it, yy) in {"train": (items, y), "val": forest_problem(12, seed=5)}.items()}
+    fit_forest_heads(params, model, specs, data, np.arange(40) % 4, tmp_path / "live")
+    test_items, test_y = forest_problem(20, seed=6)
+    out = SequenceInputs(sequence_set(test_items)).predict(model, batch_size=8).numpy()
+    assert out.shape == (20, 3) and (out.argmax(1) == test_y[:, 0]).mean() >= 0.9  # the class is in frame means

@@ -78,9 +78,10 @@ class SequenceModel(nn.Module):
         return self.net(x, lengths)
 
 
-def forest_layout(specs: list[TargetSpec]) -> list[tuple[str, str, int, int]] | None:
-    """How a forest model splits the output vector; None for the single-label case (one plain forest)."""
-    if len(specs) == 1 and specs[0].is_classification:
+def forest_layout(specs: list[TargetSpec], plain_single: bool = True) -> list[tuple[str, str, int, int]] | None:
+    """How a forest model splits the output vector; None for the single-label case on windows (one plain
+    forest on the window cache). Sequences always take the heads, which pool each track's frames."""
+    if plain_single and len(specs) == 1 and specs[0].is_classification:
         return None
     return [(s.name, s.kind, s.start, s.size) for s in specs]
 
@@ -88,8 +89,9 @@ def forest_layout(specs: list[TargetSpec]) -> list[tuple[str, str, int, int]] | 
 def build_task_model(params: Params, specs: list[TargetSpec], dims: int | None = None) -> nn.Module:
     """The model for ``params`` and its targets: a :class:`Classifier` on windows, or a :class:`SequenceModel`
     on ``dims``-dimensional frame sequences (``featurize.kind: tracks``)."""
-    layout = forest_layout(specs) if params.model.name == "rf" else None
-    if params.featurize.kind == "tracks":
+    sequences = params.featurize.kind == "tracks"
+    layout = forest_layout(specs, plain_single=not sequences) if params.model.name == "rf" else None
+    if sequences:
         if dims is None:
             raise ValueError("a sequence model needs the feature dimension (dims)")
         return SequenceModel(params, n_outputs(specs), dims, layout)

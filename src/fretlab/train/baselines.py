@@ -224,7 +224,8 @@ def fit_forest_heads(params: Params, model: nn.Module, specs: list[TargetSpec], 
     """
     heads = model.net
     if not isinstance(heads, ForestHeads):
-        raise BaselineError(f"fit_forest_heads needs model.name 'rf' with several targets, got '{params.model.name}'")
+        raise BaselineError(f"fit_forest_heads needs model.name 'rf' with several targets or on sequences, got "
+                            f"'{params.model.name}'")
     train = data["train"]
     x = pooled_matrix(train.inputs)
     reg = [j for j, s in enumerate(specs) if not s.is_classification]
