@@ -279,3 +279,30 @@ def test_a_single_label_forest_on_sequences_takes_the_heads_and_learns_the_class
     test_items, test_y = forest_problem(20, seed=6)
     out = SequenceInputs(sequence_set(test_items)).predict(model, batch_size=8).numpy()
     assert out.shape == (20, 3) and (out.argmax(1) == test_y[:, 0]).mean() >= 0.9  # the class is in frame means
+
+
+def test_per_target_forests_equal_scikit_learn_fitted_on_each_targets_valid_rows(tmp_path):
+    params = sequence_params("rf", rf={"n_estimators": 5, "per_target": True})
+    specs = resolve_targets(params)
+    model = build_task_model(params, specs, dims=D)
+    assert sorted(model.net.forests) == ["energy", "kind", "tempo"]  # no shared regression forest
+    items, y = forest_problem(36, seed=7)
+    valid = np.ones_like(y, dtype=bool)
+    valid[[2, 5, 11], 1] = False  # tempo missing on three rows: its forest never sees them
+    y[~valid] = 0.0
+    val_items, val_y = forest_problem(10, seed=8)
+    data = {"train": RoleData(SequenceInputs(sequence_set(items)), y, valid, [f"t{i}" for i in range(36)]),
+            "val": RoleData(SequenceInputs(sequence_set(val_items)), val_y, np.ones_like(val_y, dtype=bool),
+                            [f"v{i}" for i in range(10)])}
+    fit_forest_heads(params, model, specs, data, np.arange(36) % 4, tmp_path / "live")
+    feats = masked_pooled_features(*pad_batch(items)).numpy()
+    kwargs = {"n_estimators": 5, "max_features": "sqrt", "random_state": params.base.seed, "n_jobs": 1}
+    rows = valid[:, 1]
+    tempo = RandomForestRegressor(**kwargs).fit(feats[rows], y[rows, 1])
+    energy = RandomForestRegressor(**kwargs).fit(feats, y[:, 2])
+    x_val, len_val = pad_batch(val_items)
+    f_val = masked_pooled_features(x_val, len_val).numpy()
+    with torch.no_grad():
+        out = model.eval()(x_val, len_val).numpy()
+    np.testing.assert_allclose(out[:, 3], tempo.predict(f_val), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[:, 4], energy.predict(f_val), rtol=1e-5, atol=1e-6)

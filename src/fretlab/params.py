@@ -412,6 +412,7 @@ class RFParams(_Section):
     max_features: MaxFeatures = "sqrt"
     min_samples_leaf: int = Field(1, ge=1)
     bootstrap: bool = True
+    per_target: bool = False  # multi-target tasks: one regression forest per target instead of one for all
     search: RFSearch = Field(default_factory=RFSearch)
 
 

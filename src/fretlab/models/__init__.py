@@ -17,7 +17,8 @@ BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "cnn": lambda cfg, shape, n: CNN(cfg.cnn, shape, n),
     "gru": lambda cfg, shape, n: GRUNet(cfg.gru, shape, n),
     # an empty forest: fretlab.train.baselines fills it, or load_state_dict from a model directory
-    "rf": lambda cfg, shape, n, layout=None: ForestNet(n) if layout is None else ForestHeads(layout),
+    "rf": lambda cfg, shape, n, layout=None: ForestNet(n) if layout is None else ForestHeads(layout,
+                                                                                              cfg.rf.per_target),
 }
 
 # Models fitted by scikit-learn rather than by the gradient-descent loop in fretlab.train.loop.

@@ -127,20 +127,23 @@ def masked_pooled_features(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tens
 
 
 class ForestHeads(nn.Module):
-    """One forest per classification target and one multi-output regression forest for all regression
-    targets, assembled into the task's output vector (log probabilities and standardized values).
+    """One forest per classification target, and one multi-output regression forest for all regression
+    targets (or, with ``per_target``, one per regression target), assembled into the task's output vector
+    (log probabilities and standardized values).
 
     ``layout`` lists ``(name, kind, start, size)`` per target, in output order.
     """
 
     REGRESSION = "regression"
 
-    def __init__(self, layout: list[tuple[str, str, int, int]]) -> None:
+    def __init__(self, layout: list[tuple[str, str, int, int]], per_target: bool = False) -> None:
         super().__init__()
         self.layout = layout
+        self.per_target = per_target
         n_reg = sum(size for _, kind, _, size in layout if kind == "regression")
-        forests = {name: ForestNet(size) for name, kind, _, size in layout if kind == "classification"}
-        if n_reg:
+        forests = {name: ForestNet(size, regression=kind == "regression") for name, kind, _, size in layout
+                   if kind == "classification" or per_target}
+        if n_reg and not per_target:
             forests[self.REGRESSION] = ForestNet(n_reg, regression=True)
         self.forests = nn.ModuleDict(forests)
         self.n_outputs = sum(size for *_, size in layout)
@@ -154,7 +157,7 @@ class ForestHeads(nn.Module):
         reg = self.forests[self.REGRESSION].from_pooled(feats) if self.REGRESSION in self.forests else None
         col = 0
         for name, kind, start, size in self.layout:
-            if kind == "classification":
+            if kind == "classification" or self.per_target:  # a target with its own forest
                 out[:, start : start + size] = self.forests[name].from_pooled(feats)
             else:
                 out[:, start : start + size] = reg[:, col : col + size]

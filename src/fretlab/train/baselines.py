@@ -237,9 +237,15 @@ def fit_forest_heads(params: Params, model: nn.Module, specs: list[TargetSpec], 
             search = _search_regressor(params, reg_specs, x, y_reg, groups)
             best = search.best_params_
             forest = search.best_estimator_
-        else:
+        elif not heads.per_target:
             forest = RandomForestRegressor(**_forest_kwargs(params, None)).fit(x, y_reg)
-        heads.forests[ForestHeads.REGRESSION].load_forest(forest)
+        if heads.per_target:  # the searched settings, one forest per target on the rows that hold its value
+            for j in reg:
+                rows = train.valid[:, j]
+                single = RandomForestRegressor(**_forest_kwargs(params, best)).fit(x[rows], train.y[rows, j])
+                heads.forests[specs[j].name].load_forest(single)
+        else:
+            heads.forests[ForestHeads.REGRESSION].load_forest(forest)
     for j, spec in enumerate(specs):
         if spec.is_classification:
             rows = train.valid[:, j]
