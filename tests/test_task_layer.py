@@ -306,7 +306,7 @@ def test_default_params_dump_as_before_the_task_layer():
     for key in ("task", "synthesize_tracks", "synthesize_rudiments", "checkset"):
         del full[key]
     del full["featurize"]["kind"], full["featurize"]["tracks"], full["model"]["gru"]["layer_norm"]
-    del full["split"]["min_values"], full["split"]["val_where"]
+    del full["split"]["min_values"], full["split"]["val_where"], full["model"]["rf"]["per_target"]
     del full["paths"]["checkset"], full["paths"]["checkset_report"]
     assert dump == full
     assert parse_params(dump) == Params()
