@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -102,3 +103,27 @@ def make_workspace(tmp_path: Path) -> Callable[..., Workspace]:
         return ws
 
     return factory
+
+
+RECIPE_OUTPUTS = ("dvc.lock", "metrics", "plots", "dvclive", "data", "models", "checkpoints", "dvc_plots")
+
+
+def recipe_workspace(parent: Path, recipe: str, overrides: dict[str, Any]) -> Workspace:
+    """A git repo with the project in which ``recipes/<recipe>`` starts from nothing, with ``overrides`` merged
+    into its params.yaml and committed; every command runs in the recipe's directory, as the README says."""
+    root = parent / "ws"
+    root.mkdir()
+    copy_working_tree(root)
+    (root / "dvc.lock").unlink(missing_ok=True)
+    here = root / "recipes" / recipe
+    for leftover in RECIPE_OUTPUTS:  # a local run's outputs, copied with the working tree
+        path = here / leftover
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    ws = Workspace(here)
+    params_file = here / "params.yaml"
+    params_file.write_text(yaml.safe_dump(deep_update(yaml.safe_load(params_file.read_text()),
+                                                      yaml.safe_load(yaml.safe_dump(overrides))), sort_keys=False))
+    ws.run("git", "init", "-q", "-b", "main")
+    ws.run("git", "add", "-A")
+    ws.run("git", "commit", "-qm", "workspace")
+    return ws

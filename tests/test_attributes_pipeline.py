@@ -10,7 +10,6 @@ then checks one part of what those runs left behind.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import Workspace, copy_working_tree, deep_update
+from conftest import Workspace, recipe_workspace
 
 pytestmark = pytest.mark.integration
 
-RECIPE = Path("recipes") / "attributes"
 TINY_TRACKS: dict[str, Any] = {
     "base": {"workers": 1},
     "synthesize_tracks": {"n_tracks": 24, "n_artists": 6, "duration_sec": [3.0, 5.0]},
@@ -65,21 +63,8 @@ def _read_json(path: Path) -> Any:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("attributes") / "ws"
-    root.mkdir()
-    copy_working_tree(root)
-    (root / "dvc.lock").unlink(missing_ok=True)
-    recipe = root / RECIPE
-    for leftover in ("dvc.lock", "metrics", "plots", "dvclive", "data", "models", "dvc_plots"):  # a local run's
-        path = recipe / leftover
-        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    ws = Workspace(recipe)  # every command runs in the recipe's directory, as the README says
-    params_file = recipe / "params.yaml"
-    params_file.write_text(yaml.safe_dump(deep_update(yaml.safe_load(params_file.read_text()),
-                                                      yaml.safe_load(yaml.safe_dump(TINY_TRACKS))), sort_keys=False))
-    ws.run("git", "init", "-q", "-b", "main")
-    ws.run("git", "add", "-A")
-    ws.run("git", "commit", "-qm", "workspace")
+    ws = recipe_workspace(tmp_path_factory.mktemp("attributes"), "attributes", TINY_TRACKS)
+    root, recipe = ws.root.parents[1], ws.root
 
     out: dict[str, Any] = {"ws": ws, "params": ws.params()}
     out["repro"] = ws.run("dvc", "repro").stdout

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 from sklearn.metrics import balanced_accuracy_score
 
-from conftest import Workspace, copy_working_tree, deep_update
+from conftest import recipe_workspace
 
 pytestmark = pytest.mark.integration
 
-RECIPE = Path("recipes") / "rudiments"
 TINY: dict[str, Any] = {
     "base": {"workers": 1},
     "synthesize_rudiments": {"n_players": 12, "takes_per_player": 4, "duration_sec": [1.5, 2.5],
@@ -38,21 +35,8 @@ def _read_json(path: Path) -> Any:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("rudiments") / "ws"
-    root.mkdir()
-    copy_working_tree(root)
-    (root / "dvc.lock").unlink(missing_ok=True)
-    recipe = root / RECIPE
-    for leftover in ("dvc.lock", "metrics", "plots", "dvclive", "data", "models", "checkpoints"):
-        path = recipe / leftover
-        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    ws = Workspace(recipe)
-    params_file = recipe / "params.yaml"
-    params_file.write_text(yaml.safe_dump(deep_update(yaml.safe_load(params_file.read_text()),
-                                                      yaml.safe_load(yaml.safe_dump(TINY))), sort_keys=False))
-    ws.run("git", "init", "-q", "-b", "main")
-    ws.run("git", "add", "-A")
-    ws.run("git", "commit", "-qm", "workspace")
+    ws = recipe_workspace(tmp_path_factory.mktemp("rudiments"), "rudiments", TINY)
+    recipe = ws.root
     out: dict[str, Any] = {"repro": ws.run("dvc", "repro").stdout}
     out["status"] = json.loads(ws.run("dvc", "status", "--json").stdout or "{}")
     out["test"] = _read_json(recipe / "metrics" / "test.json")
