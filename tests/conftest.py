@@ -127,3 +127,20 @@ def recipe_workspace(parent: Path, recipe: str, overrides: dict[str, Any]) -> Wo
     ws.run("git", "add", "-A")
     ws.run("git", "commit", "-qm", "workspace")
     return ws
+
+
+def write_untrained_model_dir(out: Path, params: Any, classes: list[str]) -> Path:
+    """An untrained but complete model directory, written as the train stage writes one (seeded weights,
+    standardization as after training, so the logits are not flat)."""
+    import torch
+
+    from fretlab.artifacts.modeldir import save_model_dir
+    from fretlab.models.classifier import Classifier
+
+    torch.manual_seed(0)
+    model = Classifier(params, len(classes))
+    with torch.no_grad():
+        model.mean.fill_(-40.0)
+        model.std.fill_(20.0)
+    save_model_dir(out, model, params, classes, {"best_epoch": 1})
+    return out

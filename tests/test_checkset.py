@@ -12,12 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-import torch
 import yaml
 
-from fretlab.artifacts.modeldir import save_model_dir
+from conftest import write_untrained_model_dir
 from fretlab.data.metadata import read_metadata, validate_metadata
-from fretlab.models.classifier import Classifier
 from fretlab.params import load_params, parse_params
 from fretlab.synth.soundfont import CheckSetError, find_soundfonts, render_checkset
 from fretlab.tasks.checkset import checkset_metrics
@@ -109,16 +107,7 @@ def test_per_group_and_per_soundfont_figures():
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    """An untrained but complete model directory, as the train stage writes one."""
-    out = tmp_path_factory.mktemp("model") / "tiny"
-    params = parse_params(TINY_MODEL)
-    torch.manual_seed(0)
-    model = Classifier(params, len(CLASSES))
-    with torch.no_grad():  # standardization as after training, so the logits are not flat
-        model.mean.fill_(-40.0)
-        model.std.fill_(20.0)
-    save_model_dir(out, model, params, CLASSES, {"best_epoch": 1})
-    return out
+    return write_untrained_model_dir(tmp_path_factory.mktemp("model") / "tiny", parse_params(TINY_MODEL), CLASSES)
 
 
 def test_batched_note_predictions_equal_one_clip_at_a_time(tmp_path, model_dir):

@@ -14,13 +14,13 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import write_untrained_model_dir
 from fretlab.app.cli import default_model_dir, main
 from fretlab.app.predict import Predictor, detect_onsets, result_table
-from fretlab.artifacts.modeldir import load_model_dir, save_model_dir
+from fretlab.artifacts.modeldir import load_model_dir
 from fretlab.audio.loading import resample
 from fretlab.cache.featurize import featurize_splits
 from fretlab.io import read_json, write_json
-from fretlab.models.classifier import Classifier
 from fretlab.params import Synthesize, parse_params
 from fretlab.runtime import predict_logits
 from fretlab.synth.guitar import draw_note, make_guitar, render_file
@@ -36,16 +36,7 @@ FEATURE_SR = 22050
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    """An untrained but complete model directory, written exactly as the train stage writes one."""
-    out = tmp_path_factory.mktemp("model") / "tiny"
-    params = parse_params(TINY)
-    torch.manual_seed(0)
-    model = Classifier(params, len(CLASSES))
-    with torch.no_grad():  # standardization as after training, so the logits are not flat
-        model.mean.fill_(-40.0)
-        model.std.fill_(20.0)
-    save_model_dir(out, model, params, CLASSES, {"best_epoch": 1})
-    return out
+    return write_untrained_model_dir(tmp_path_factory.mktemp("model") / "tiny", parse_params(TINY), CLASSES)
 
 
 def _lick(seed: int, n_notes: int = 5) -> tuple[np.ndarray, list[float]]:
