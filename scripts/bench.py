@@ -57,7 +57,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, default=None, help="keep the temporary workspaces here")
     parser.add_argument("--engines-only", type=Path, default=None, metavar="MODEL_DIR",
                         help="only the torch vs ONNX rows, on this model directory and --recording (no dvc repro)")
-    parser.add_argument("--recording", type=Path, default=None, help="--engines-only: the recording to predict")
+    parser.add_argument("--recording", type=Path, default=None,
+                        help="--engines-only: the recording to predict; made when missing (3 min of the "
+                             "synthetic multi-note files, their true onsets beside it)")
     parser.add_argument("--scale-one", type=int, default=None, help=argparse.SUPPRESS)  # internal: one scale size
     return parser.parse_args()
 
@@ -147,6 +149,8 @@ def main() -> None:
         log("torch vs ONNX: export, fretlab predict, parity, window inference")
         result["engines"] = bm.bench_engines(ws / params.paths.model, recording, work / "engines", args.repeats,
                                              params.evaluate.batch_size)
+        log("onset detection against the recording's true onsets, per onset FFT size")
+        result["onsets"] = bm.bench_onsets(work / "engines" / "model_onnx", recording, args.repeats)
 
         log("no-op dvc repro")
         noop = [bm.run(["dvc", "repro"], ws) for _ in range(args.repeats)]
@@ -233,6 +237,7 @@ def print_table(r: dict[str, Any]) -> None:
         ("fretlab predict, 3-min recording",
          f"{pr['wall_s']:.2f} s (first run {pr['first_run_s']:.2f} s; {pr['notes_found']} notes)"),
         *engine_rows(r["engines"]),
+        *onset_rows(r["onsets"]),
         ("no-op dvc repro", f"{r['dvc']['noop_repro_s']:.2f} s"),
     ]
     if "full_repro_s" in r["dvc"]:
@@ -274,10 +279,27 @@ def engine_rows(e: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def onset_rows(o: dict[str, Any]) -> list[tuple[str, str]]:
+    """Table rows of :func:`benchlib.bench_onsets`."""
+    return [(f"onsets, predict.onset_n_fft={n}",
+             f"{d['onsets_wall_s']:.3f} s; F {d['f_measure']:.3f} (P {d['precision']:.3f}, R {d['recall']:.3f}, "
+             f"±{o['tolerance_s'] * 1000:.0f} ms, {o['true_notes']} notes); labels on matched notes: acc "
+             f"{d['label_accuracy']:.3f}, macro-F1 {d['label_macro_f1']:.3f}") for n, d in o["by_n_fft"].items()]
+
+
 def engines_only(args: argparse.Namespace, bm: Any) -> None:
     """``--engines-only``: the torch vs ONNX rows on a given model directory and recording, nothing else."""
     if args.recording is None:
         raise SystemExit("--engines-only needs --recording PATH (e.g. a 3-minute multi-note take)")
+    if not args.recording.is_file():  # made from this workspace's synthetic notes, with their true onsets
+        import pandas as pd
+
+        from fretlab.params import load_params
+
+        params = load_params(REPO / "params.yaml")
+        root = REPO / params.data.root
+        bm.make_recording(pd.read_csv(root / params.data.metadata), root, args.recording, 180.0)
+        log(f"wrote {args.recording} and {bm.truth_path(args.recording)} from {root}")
     from fretlab.params import Evaluate
 
     work = Path(tempfile.mkdtemp(prefix="fretlab-bench-")) if args.workdir is None else args.workdir
@@ -287,6 +309,8 @@ def engines_only(args: argparse.Namespace, bm: Any) -> None:
         log(f"torch vs ONNX on {args.engines_only}, {args.recording}")
         result["engines"] = bm.bench_engines(args.engines_only, args.recording, work, args.repeats,
                                              Evaluate().batch_size)
+        if bm.truth_path(args.recording).is_file():  # written by make_recording next to the take
+            result["onsets"] = bm.bench_onsets(work / "model_onnx", args.recording, args.repeats)
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -296,6 +320,7 @@ def engines_only(args: argparse.Namespace, bm: Any) -> None:
     load = " / ".join(f"{v:.1f}" for v in result["machine"]["load_average"])
     rows = [("machine", f"{result['machine']['cpu']}, {result['machine']['cores']} cores"),
             ("load average 1/5/15 min (before)", load), *engine_rows(result["engines"]),
+            *(onset_rows(result["onsets"]) if "onsets" in result else []),
             ("target predict_3min_onnx_wall_s", f"{wall:.3g} (target <= 1): {'met' if wall <= 1.0 else 'MISSED'}")]
     width = max(len(a) for a, _ in rows)
     for a, b in rows:

@@ -353,12 +353,17 @@ def bench_inference(model_dir: Path, features: np.ndarray, batch_size: int, repe
 
 
 def make_recording(meta: pd.DataFrame, root: Path, out: Path, seconds: float) -> float:
-    """Concatenate the multi-note recordings of ``meta`` into one file of at least ``seconds``; return its length."""
+    """Concatenate the multi-note recordings of ``meta`` into one file of at least ``seconds``; return its length.
+
+    The notes' true onsets and labels go next to it (:func:`truth_path`), for :func:`bench_onsets`.
+    """
     multi = meta.groupby("audio_path").size()
-    pieces, total, sr = [], 0.0, None
+    pieces, notes, total, sr = [], [], 0.0, None
     for path in sorted(multi[multi > 1].index):
         wave, sr_i = sf.read(str(root / path), dtype="float32")
         sr = sr or sr_i
+        rows = meta[meta["audio_path"] == path]
+        notes += [(total + t, label) for t, label in zip(rows["onset_sec"], rows["label_category"], strict=True)]
         pieces.append(wave if wave.ndim == 1 else wave.mean(axis=1))
         total += len(pieces[-1]) / sr
         if total >= seconds:
@@ -366,7 +371,51 @@ def make_recording(meta: pd.DataFrame, root: Path, out: Path, seconds: float) ->
     if sr is None or total < seconds:
         raise RuntimeError(f"only {total:.0f} s of multi-note audio in the dataset; need {seconds:.0f} s")
     sf.write(out, np.concatenate(pieces)[: int(seconds * sr)], sr, subtype="PCM_16")
+    truth = pd.DataFrame(notes, columns=["onset_sec", "label"])
+    truth[truth["onset_sec"] < seconds].to_csv(truth_path(out), index=False)
     return seconds
+
+
+def truth_path(recording: Path) -> Path:
+    """Where :func:`make_recording` writes a recording's true note onsets and labels."""
+    return recording.with_suffix(".onsets.csv")
+
+
+def bench_onsets(model_dir: Path, recording: Path, repeats: int, n_ffts: tuple[int, ...] = (2048, 1024),
+                 tolerance: float = 0.05) -> dict[str, Any]:
+    """Onset detection of ``fretlab predict`` against the recording's true onsets, per onset FFT size.
+
+    For each ``predict.onset_n_fft``: the detector's median wall time on the whole take, onset
+    precision/recall/F-measure within ``tolerance`` s (``mir_eval.onset.f_measure``), and the
+    accuracy and macro-F1 (scikit-learn) of the predicted labels on the matched notes.
+    """
+    import mir_eval
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from fretlab.app.onnx_predict import OnnxPredictor
+    from fretlab.app.predict import detect_onsets
+
+    truth = pd.read_csv(truth_path(recording))
+    true_onsets = truth["onset_sec"].to_numpy()
+    out: dict[str, Any] = {"true_notes": len(truth), "tolerance_s": tolerance, "by_n_fft": {}}
+    for n_fft in n_ffts:
+        engine = OnnxPredictor(model_dir, {"onset_n_fft": n_fft})
+        wave = engine.load(recording)
+        walls, _ = timed(lambda e=engine, w=wave: detect_onsets(w, e.cfg.sample_rate, e.settings), repeats)
+        events = engine.predict_timeline(wave, progress=False)
+        found = np.array([e.onset_sec for e in events])
+        f, p, r = mir_eval.onset.f_measure(true_onsets, found, window=tolerance)
+        pairs = mir_eval.util.match_events(true_onsets, found, tolerance)
+        y_true = [truth["label"].iloc[i] for i, _ in pairs]
+        y_pred = [events[j].label for _, j in pairs]
+        out["by_n_fft"][str(n_fft)] = {
+            "onsets_wall_s": median(walls), "events": len(events), "matched": len(pairs),
+            "precision": p, "recall": r, "f_measure": f,
+            "label_accuracy": accuracy_score(y_true, y_pred),
+            "label_macro_f1": f1_score(y_true, y_pred, average="macro"),
+            "median_abs_error_ms": float(np.median([abs(found[j] - true_onsets[i]) for i, j in pairs]) * 1000),
+        }
+    return out
 
 
 def bench_predict(model_dir: Path, recording: Path, work: Path, repeats: int, engine: str = "torch",

@@ -67,11 +67,12 @@ def _recording(seed: int, sr: int = 44100) -> tuple[np.ndarray, list[float]]:
     return audio.astype(np.float32), [on for on, _ in times]
 
 
-@pytest.mark.parametrize("hop", [256, 512])
-def test_onset_strength_is_librosas(hop):
+@pytest.mark.parametrize(("hop", "n_fft", "n_mels"), [(256, 2048, 128), (512, 2048, 128), (256, 1024, 128),
+                                                      (256, 1024, 64)])
+def test_onset_strength_is_librosas(hop, n_fft, n_mels):
     wave, _ = _recording(1)
-    ours = onset_strength(wave, 44100, hop)
-    ref = librosa.onset.onset_strength(y=wave, sr=44100, hop_length=hop)
+    ours = onset_strength(wave, 44100, hop, n_fft, n_mels)
+    ref = librosa.onset.onset_strength(y=wave, sr=44100, hop_length=hop, n_fft=n_fft, n_mels=n_mels)
     assert ours.shape == ref.shape
     np.testing.assert_allclose(ours, ref, rtol=1e-3, atol=2e-3 * ref.max())
 
@@ -116,7 +117,8 @@ def test_detected_onsets_and_offsets_match_the_librosa_pipeline(backtracked):
     hop, sr = settings.onset_hop_length, 44100
     for seed in range(4):
         wave, _ = _recording(10 + seed)
-        env = librosa.onset.onset_strength(y=wave, sr=sr, hop_length=hop)
+        env = librosa.onset.onset_strength(y=wave, sr=sr, hop_length=hop, n_fft=settings.onset_n_fft,
+                                           n_mels=settings.onset_n_mels)
         frames = librosa.onset.onset_detect(onset_envelope=env, sr=sr, hop_length=hop, delta=settings.onset_delta,
                                             wait=round(settings.onset_wait_sec * sr / hop))
         if backtracked:

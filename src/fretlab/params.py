@@ -586,6 +586,8 @@ class Predict(_Section):
 
     note_max_sec: float = Field(3.0, gt=0.0)  # --mode auto: clips up to this long are one note, longer ones a timeline
     onset_hop_length: int = Field(256, ge=1)  # onset-envelope hop, in samples at featurize.sample_rate
+    onset_n_fft: int = Field(1024, ge=16)  # onset-envelope FFT size (librosa's default: 2048; docs/performance.md)
+    onset_n_mels: int = Field(128, ge=1)  # mel bands of the onset envelope
     onset_delta: float = Field(0.07, ge=0.0)  # peak-picking threshold on the normalized onset envelope
     onset_wait_sec: float = Field(0.03, ge=0.0)  # shortest gap between two detected onsets
     onset_backtrack: bool = False  # move each onset back to the preceding energy minimum

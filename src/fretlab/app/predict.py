@@ -73,7 +73,7 @@ def predict_settings(base: Predict, overrides: dict[str, Any] | None = None) -> 
 def detect_onsets(wave: np.ndarray, sr: int, settings: Predict) -> tuple[np.ndarray, np.ndarray]:
     """Note onsets (seconds) found by spectral flux, and each one's onset strength."""
     hop = settings.onset_hop_length
-    envelope = onset_strength(wave, sr, hop)
+    envelope = onset_strength(wave, sr, hop, settings.onset_n_fft, settings.onset_n_mels)
     frames = detect_onset_frames(envelope, sr, hop, settings.onset_delta, round(settings.onset_wait_sec * sr / hop))
     strength = envelope[frames] if len(frames) else np.zeros(0)
     if settings.onset_backtrack and len(frames):
