@@ -7,7 +7,6 @@ import math
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -128,9 +127,14 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def available_cores() -> int:
+    """CPU cores this process may use (``sched_getaffinity`` is Linux-only)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def worker_count(requested: int) -> int:
     """Worker processes to use: ``requested``, or every available core when it is 0."""
-    return requested or len(os.sched_getaffinity(0))
+    return requested or available_cores()
 
 
 def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int) -> Iterator[Any]:
@@ -143,5 +147,29 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int) ->
     if workers <= 1:
         yield from map(fn, items)
         return
+    from concurrent.futures import ProcessPoolExecutor  # multiprocessing: not on `fretlab predict`'s import path
+
     with ProcessPoolExecutor(max_workers=workers) as pool:  # ~8 chunks per worker keeps the cores evenly loaded
         yield from pool.map(fn, items, chunksize=max(1, len(items) // (workers * 8)))
+
+
+def threaded_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int) -> Iterator[Any]:
+    """``map(fn, items)`` on ``workers`` threads, results in input order, at most ``2 * workers`` items in flight.
+
+    For functions that release the GIL (ONNX Runtime sessions, NumPy's FFT); ``items`` is read lazily,
+    so a long recording's windows are not all held at once.
+    """
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Any] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,12 +20,14 @@ import numpy as np
 from pydantic import ValidationError
 
 from fretlab.app.predict import PredictError, Predictor, predict_settings
+from fretlab.io import available_cores, threaded_map
 from fretlab.params import Featurize, Predict
 
 Engine = Literal["auto", "onnx", "torch"]
 ONNX_FILE = "model.onnx"  # what `fretlab export MODEL_DIR` writes into the directory
 WEIGHTS = "model.safetensors"  # fretlab.artifacts.modeldir.WEIGHTS, likewise
 ONNX_FORMAT = 1  # the exported graph's contract (input, output, metadata keys); bumped when it changes
+MAX_BATCH_THREADS = 4  # concurrent session runs, one ORT thread each
 REQUIRED_METADATA = ("classes", "fretlab.featurize", "fretlab.predict", "fretlab.onnx_format")
 
 
@@ -73,6 +76,10 @@ class OnnxModel:
         # idle worker threads sleep instead of spinning: on the shared 2-core CPU a batch of the default CRNN
         # ran in 0.57 instead of 0.69 s, and a machine doing other work keeps its cores
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # batches run side by side on one thread each (threaded_map): the CRNN graph on 297 windows took
+        # (docs/performance.md) instead of one batch at a time on every core
+        self.workers = min(available_cores(), MAX_BATCH_THREADS)
+        options.intra_op_num_threads = 1 if self.workers > 1 else 0
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own (pybind) exception types for bad files
@@ -101,6 +108,10 @@ class OnnxModel:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         return self.session.run(None, {self.input: np.ascontiguousarray(windows, dtype=np.float32)})[0]
 
+    def map(self, batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """:meth:`__call__` of each batch, in order, ``workers`` batches at a time (ORT releases the GIL)."""
+        return threaded_map(self, batches, self.workers)
+
 
 class OnnxPredictor(Predictor):
     """:class:`Predictor` running an exported ``model.onnx`` through ONNX Runtime (CPU)."""
@@ -118,6 +129,9 @@ class OnnxPredictor(Predictor):
     def _classify(self, windows: np.ndarray) -> np.ndarray:
         """Class probabilities ``(B, classes)`` from the ONNX graph, features and all."""
         return self.onnx(windows)
+
+    def _classify_batches(self, batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        return self.onnx.map(batches)
 
 
 def make_predictor(model_dir: str | Path, engine: Engine = "auto", device: str = "auto",

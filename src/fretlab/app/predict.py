@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -160,13 +161,18 @@ class Predictor:
     def probabilities(self, wave: np.ndarray, onsets: list[float | None], progress: bool = False) -> np.ndarray:
         """Class probabilities ``(events, classes)`` for windows at ``onsets`` (None: centre crop/pad)."""
         batch = self.settings.batch_size
+        batches = (prepare_windows(wave, self.cfg.sample_rate, onsets[start : start + batch], self.cfg)
+                   for start in range(0, len(onsets), batch))
         out = []
         with progress_bar(len(onsets), "classify", progress) as bar:
-            for start in range(0, len(onsets), batch):
-                windows = prepare_windows(wave, self.cfg.sample_rate, onsets[start : start + batch], self.cfg)
-                out.append(self._classify(windows))
-                bar.update(len(windows))
+            for probs in self._classify_batches(batches):
+                out.append(probs)
+                bar.update(len(probs))
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), dtype=np.float32)
+
+    def _classify_batches(self, batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """:meth:`_classify` of each batch, in order (one at a time: torch parallelizes inside each call)."""
+        return map(self._classify, batches)
 
     def _classify(self, windows: np.ndarray) -> np.ndarray:
         """Class probabilities ``(B, classes)`` of prepared windows ``(B, window_samples)``: the engine's part."""
@@ -214,7 +220,8 @@ class Predictor:
             return []
         windows = np.concatenate(parts)
         batch = self.settings.batch_size
-        probs = np.concatenate([self._classify(windows[s : s + batch]) for s in range(0, len(windows), batch)])
+        probs = np.concatenate(list(self._classify_batches(windows[s : s + batch]
+                                                           for s in range(0, len(windows), batch))))
         sums = np.zeros((len(waves), probs.shape[1]))
         np.add.at(sums, np.asarray(owners), probs)
         means = sums / np.bincount(owners, minlength=len(waves))[:, None]

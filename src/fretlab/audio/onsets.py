@@ -10,13 +10,13 @@ avoids. tests/test_onsets.py holds these functions to librosa's results.
 from __future__ import annotations
 
 import itertools
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from fretlab.audio.mel import AMIN, TOP_DB, mel_filterbank
+from fretlab.io import available_cores
 
 ONSET_N_FFT = 2048  # librosa.onset.onset_strength defaults (predict.onset_n_fft picks fretlab's)
 ONSET_N_MELS = 128
@@ -43,7 +43,7 @@ def onset_strength(wave: np.ndarray, sr: int, hop_length: int, n_fft: int = ONSE
     mel_basis_t = np.ascontiguousarray(mel_filterbank(sr, n_fft, n_mels, 0.0, sr / 2).T)
     mel = np.empty((len(frames), n_mels), dtype=np.float32)
     n_blocks = -(-len(frames) // ONSET_BLOCK_FRAMES)
-    workers = max(1, min(_cores(), ONSET_MAX_THREADS, n_blocks))
+    workers = max(1, min(available_cores(), ONSET_MAX_THREADS, n_blocks))
     # whole blocks per thread: the same blocks, so the same float32 results, as one thread would compute
     bounds = [min(len(frames), round(i * n_blocks / workers) * ONSET_BLOCK_FRAMES) for i in range(workers + 1)]
     parts = [(frames[lo:hi], window, mel_basis_t, mel[lo:hi]) for lo, hi in itertools.pairwise(bounds)]
@@ -57,11 +57,6 @@ def onset_strength(wave: np.ndarray, sr: int, hop_length: int, n_fft: int = ONSE
     flux = np.maximum(db[1:] - db[:-1], 0.0).mean(axis=1)
     pad = 1 + n_fft // (2 * hop_length)  # lag 1, plus the centred frames' half-window shift
     return np.concatenate([np.zeros(pad, dtype=flux.dtype), flux])[: db.shape[0]]
-
-
-def _cores() -> int:
-    """CPU cores this process may use (``sched_getaffinity`` is Linux-only)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _mel_power(frames: np.ndarray, window: np.ndarray, mel_basis_t: np.ndarray, out: np.ndarray) -> None:
