@@ -20,7 +20,8 @@ VENV_BIN = str(Path(sys.executable).parent)
 TINY_PARAMS: dict[str, Any] = {
     "synthesize": {"n_events": 200, "n_guitars": 5, "lick_fraction": 0.3},
     "featurize": {"n_mels": 32, "batch_size": 32},
-    "model": {"crnn": {"channels": [8, 16], "pools": [[4, 2], [4, 2]], "rnn_hidden": 16, "head_hidden": 16}},
+    "model": {"crnn": {"channels": [8, 16], "pools": [[4, 2], [4, 2]], "rnn_hidden": 16, "head_hidden": 16},
+              "rf": {"n_estimators": 20}},
     "train": {"epochs": 2, "batch_size": 32},
     "base": {"workers": 1},
     # the check set at 1 velocity, every octave, 0.5-s notes: 2 to 4 pitches per program
@@ -86,23 +87,48 @@ def copy_working_tree(dest: Path) -> None:
             target.write_bytes(src.read_bytes())
 
 
+def new_workspace(root: Path, overrides: dict[str, Any] | None = None) -> Workspace:
+    """A git repo at ``root`` with the project, tiny params merged with ``overrides``, committed."""
+    root.mkdir()
+    copy_working_tree(root)
+    (root / "dvc.lock").unlink(missing_ok=True)
+    ws = Workspace(root)
+    ws.set_params(deep_update(yaml.safe_load(yaml.safe_dump(TINY_PARAMS)), overrides or {}), commit=False)
+    ws.run("git", "init", "-q", "-b", "main")
+    ws.run("git", "add", "-A")
+    ws.run("git", "commit", "-qm", "workspace")
+    return ws
+
+
 @pytest.fixture
 def make_workspace(tmp_path: Path) -> Callable[..., Workspace]:
     """Factory: a git repo with the project, tiny params merged with ``overrides``, committed."""
 
     def factory(overrides: dict[str, Any] | None = None, name: str = "ws") -> Workspace:
-        root = tmp_path / name
-        root.mkdir()
-        copy_working_tree(root)
-        (root / "dvc.lock").unlink(missing_ok=True)
-        ws = Workspace(root)
-        ws.set_params(deep_update(yaml.safe_load(yaml.safe_dump(TINY_PARAMS)), overrides or {}), commit=False)
-        ws.run("git", "init", "-q", "-b", "main")
-        ws.run("git", "add", "-A")
-        ws.run("git", "commit", "-qm", "workspace")
-        return ws
+        return new_workspace(tmp_path / name, overrides)
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def tiny_baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project on :data:`TINY_PARAMS` (committed) after one ``dvc repro`` (outputs and dvc.lock not
+    committed), run once per session: tests that start from that state copy it (:func:`baseline_workspace`)."""
+    ws = new_workspace(tmp_path_factory.mktemp("baseline") / "ws")
+    ws.run("dvc", "repro")
+    return ws.root
+
+
+@pytest.fixture
+def baseline_workspace(tiny_baseline: Path, tmp_path: Path) -> Workspace:
+    """A private copy of :func:`tiny_baseline`: git history, DVC cache, outputs and all (mtimes kept)."""
+    return clone_baseline(tiny_baseline, tmp_path / "ws")
+
+
+def clone_baseline(baseline: Path, dest: Path) -> Workspace:
+    """Copy the baseline workspace to ``dest`` (for module-scoped fixtures, which cannot take tmp_path)."""
+    shutil.copytree(baseline, dest, symlinks=True)
+    return Workspace(dest)
 
 
 RECIPE_OUTPUTS = ("dvc.lock", "metrics", "plots", "dvclive", "data", "models", "checkpoints", "dvc_plots")

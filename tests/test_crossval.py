@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import os
 from pathlib import Path
 
@@ -216,6 +217,7 @@ def test_guitar_defaults_keep_windowing_and_augmentation_off():
     assert (aug.freq_mask, aug.time_mask, aug.mixup_alpha) == (0, 0, 0.0)
 
 
+@functools.cache
 def _inert(path: Path) -> bool:
     """A package ``__init__.py`` that holds only its docstring and dunder metadata (``__version__ = ...``).
 
@@ -229,6 +231,7 @@ def _inert(path: Path) -> bool:
         for n in body)
 
 
+@functools.cache
 def _docstring_only(path: Path) -> bool:
     """A package ``__init__.py`` that holds nothing but its docstring cannot change a stage's output."""
     body = ast.parse(path.read_text()).body
@@ -264,23 +267,25 @@ def _stage_imports(script: Path) -> set[str]:
             todo.append(path)
 
     while todo:
-        tree = ast.parse(todo.pop().read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module]
-                names += [f"{node.module}.{a.name}" for a in node.names if _module_file(f"{node.module}.{a.name}")]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            else:
-                continue
-            for name in names:
-                if name != "fretlab" and not name.startswith("fretlab."):
-                    continue
-                parts = name.split(".")
-                for depth in range(1, len(parts)):  # the packages Python initializes before the module
-                    add(_module_file(".".join(parts[:depth])), implicit=True)
-                add(_module_file(name))
+        for name in _fretlab_imports(todo.pop()):
+            parts = name.split(".")
+            for depth in range(1, len(parts)):  # the packages Python initializes before the module
+                add(_module_file(".".join(parts[:depth])), implicit=True)
+            add(_module_file(name))
     return seen
+
+
+@functools.cache
+def _fretlab_imports(path: Path) -> tuple[str, ...]:
+    """The fretlab module names one file imports (parsed once per test session: many stages share modules)."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names += [node.module]
+            names += [f"{node.module}.{a.name}" for a in node.names if _module_file(f"{node.module}.{a.name}")]
+        elif isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+    return tuple(n for n in names if n == "fretlab" or n.startswith("fretlab."))
 
 
 def _check_stage_deps(dvc_yaml: Path) -> None:
@@ -302,7 +307,7 @@ def _check_stage_deps(dvc_yaml: Path) -> None:
                 assert used, f"{where} stage {name} lists {dep} in deps but never imports it"
 
 
-@pytest.mark.parametrize("recipe", ["esc50", "urbansound8k", "attributes"])
+@pytest.mark.parametrize("recipe", ["esc50", "urbansound8k", "attributes", "rudiments"])
 def test_recipe_stages_list_every_module_they_import(recipe):
     _check_stage_deps(RECIPES / recipe / "dvc.yaml")
 

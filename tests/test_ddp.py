@@ -21,8 +21,9 @@ def _curves(root):
     return loss, val
 
 
-def test_two_gloo_processes_track_the_single_process_run(make_workspace):
-    ws = make_workspace(QUIET)
+def test_two_gloo_processes_track_the_single_process_run(baseline_workspace):
+    ws = baseline_workspace  # synthesize, split and featurize done: train re-runs for the QUIET params
+    ws.set_params(QUIET)
     single = ws.run("dvc", "repro", "train")
     assert "train.ddp" not in single.stdout  # nproc: 1 never starts torch.distributed
     single_loss, single_val = _curves(ws.root)

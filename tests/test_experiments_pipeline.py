@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import TINY_PARAMS, Workspace, copy_working_tree, deep_update
+from conftest import TINY_PARAMS, Workspace, clone_baseline
 
 pytestmark = pytest.mark.integration
 
@@ -74,18 +74,9 @@ def wait_for_queue(ws: Workspace, timeout: float = 900) -> str:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("exp") / "ws"
-    root.mkdir()
-    copy_working_tree(root)
-    (root / "dvc.lock").unlink(missing_ok=True)
-    ws = Workspace(root)
-    ws.set_params(deep_update(yaml.safe_load(yaml.safe_dump(TINY_PARAMS)), {"model": {"rf": {"n_estimators": 20}}}),
-                  commit=False)
-    ws.run("git", "init", "-q", "-b", "main")
-    ws.run("git", "add", "-A")
-    ws.run("git", "commit", "-qm", "workspace")
-    ws.run("dvc", "repro")  # `make repro`
+def runs(tmp_path_factory: pytest.TempPathFactory, tiny_baseline: Path) -> dict[str, Any]:
+    ws = clone_baseline(tiny_baseline, tmp_path_factory.mktemp("exp") / "ws")  # TINY_PARAMS after `make repro`
+    root = ws.root
 
     out: dict[str, Any] = {"ws": ws}
     out["readme"] = run_in_one_shell(ws, readme_commands(LR_RUN))

@@ -21,6 +21,7 @@ from idmt_fixtures import make_idmt_tree, render_take
 
 pytestmark = pytest.mark.integration
 CLASSES = ["general_note", "harmonic", "dead_note"]
+NO_CHECKSET = {"checkset": {"enabled": False}}  # scored in test_checkset.py and the baseline tests; CI time here
 
 
 def readme_block(containing: str) -> str:
@@ -79,7 +80,7 @@ def make_csv_dataset(root: Path) -> pd.DataFrame:
 
 
 def test_own_csv_dataset_trains_through_the_readme_commands(make_workspace):
-    ws = make_workspace()
+    ws = make_workspace(NO_CHECKSET)
     meta = make_csv_dataset(ws.root / "data/raw/my_guitar")
 
     run_block(ws, readme_block("dvc add data/raw/my_guitar"))
@@ -92,7 +93,7 @@ def test_own_csv_dataset_trains_through_the_readme_commands(make_workspace):
 
 
 def test_idmt_tree_trains_through_the_readme_commands(make_workspace):
-    ws = make_workspace()
+    ws = make_workspace(NO_CHECKSET)
     expected = make_idmt_tree(ws.root / "data/raw/IDMT-SMT-GUITAR_V2")
 
     proc = run_block(ws, readme_block("dvc add data/raw/IDMT-SMT-GUITAR_V2"))
@@ -106,9 +107,8 @@ def test_idmt_tree_trains_through_the_readme_commands(make_workspace):
     _trained(ws, "idmt")
 
 
-def test_predict_readme_commands_run_after_repro(make_workspace):
-    ws = make_workspace()
-    ws.run("dvc", "repro")
+def test_predict_readme_commands_run_after_repro(baseline_workspace):
+    ws = baseline_workspace  # after `dvc repro`
     proc = run_block(ws, readme_block('fretlab predict "$NOTE"'))
 
     note = json.loads(proc.stdout[: proc.stdout.index("\n}") + 2])  # the first command's JSON

@@ -8,9 +8,8 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def test_dvc_repro_end_to_end(make_workspace):
-    ws = make_workspace()
-    ws.run("dvc", "repro")
+def test_dvc_repro_end_to_end(baseline_workspace):
+    ws = baseline_workspace  # TINY_PARAMS after `dvc repro`, shared by the tests that start there
     root = ws.root
     params = ws.params()
 
@@ -34,7 +33,7 @@ def test_dvc_repro_end_to_end(make_workspace):
     curves = pd.read_csv(root / "dvclive/plots/metrics/val/macro_f1.tsv", sep="\t")
     assert len(curves) == params["train"]["epochs"]
 
-    status = ws.run("dvc", "status", "--json")
+    status = ws.run("dvc", "status", "--json")  # in a copy of the workspace: new inodes, same content
     assert json.loads(status.stdout or "{}") == {}, status.stdout
     again = ws.run("dvc", "repro")
     assert "didn't change" in again.stdout and "Running stage" not in again.stdout

@@ -307,6 +307,7 @@ def test_default_params_dump_as_before_the_task_layer():
         del full[key]
     del full["featurize"]["kind"], full["featurize"]["tracks"], full["model"]["gru"]["layer_norm"]
     del full["split"]["min_values"], full["split"]["val_where"], full["model"]["rf"]["per_target"]
+    del full["predict"]["onset_n_fft"], full["predict"]["onset_n_mels"]
     del full["paths"]["checkset"], full["paths"]["checkset_report"]
     assert dump == full
     assert parse_params(dump) == Params()
@@ -315,8 +316,10 @@ def test_default_params_dump_as_before_the_task_layer():
 
 
 def test_params_away_from_the_defaults_are_dumped_and_load_back():
-    params = task_params(featurize={"kind": "tracks"}, model={"gru": {"layer_norm": True}})
+    params = task_params(featurize={"kind": "tracks"}, model={"gru": {"layer_norm": True}},
+                         predict={"onset_n_fft": 2048})
     dump = dump_params(params)
+    assert dump["predict"]["onset_n_fft"] == 2048 and "onset_n_mels" not in dump["predict"]
     assert dump["task"]["targets"][1]["column"] == "bpm"
     assert dump["featurize"]["kind"] == "tracks" and "tracks" not in dump["featurize"]  # tracks still at defaults
     assert dump["model"]["gru"]["layer_norm"] is True
