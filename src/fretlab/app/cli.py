@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from fretlab.audio.loading import AudioError
-from fretlab.params import DEFAULT_PARAMS, ParamsError, Paths, load_params
+from fretlab.params import DEFAULT_PARAMS, ParamsError, Paths, load_params  # pydantic, no NumPy: see main()
 
 PREDICT_HELP = """\
 Classify a recording with a trained model directory (safetensors weights + config.json).
@@ -124,8 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status (2 for bad input, with a one-line reason on stderr)."""
+    if "numpy" not in sys.modules:  # a fresh `fretlab` process, not a caller's: before NumPy loads OpenBLAS
+        # OpenBLAS would start a spinning thread per core at import; predict's matrix products already run in
+        # one thread per core (onsets, ONNX batches), where those threads only contend: on the 2-core CPU the
+        # 3-minute take took 1.01-1.14 instead of 1.20-1.33 s, onsets 0.16 instead of 0.23 s (docs/performance.md)
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = build_parser().parse_args(argv)
     from fretlab.app.predict import PredictError
+    from fretlab.audio.loading import AudioError
 
     try:
         return args.func(args)

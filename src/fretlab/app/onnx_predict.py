@@ -28,6 +28,9 @@ ONNX_FILE = "model.onnx"  # what `fretlab export MODEL_DIR` writes into the dire
 WEIGHTS = "model.safetensors"  # fretlab.artifacts.modeldir.WEIGHTS, likewise
 ONNX_FORMAT = 1  # the exported graph's contract (input, output, metadata keys); bumped when it changes
 MAX_BATCH_THREADS = 4  # concurrent session runs, one ORT thread each
+# windows per session run: the default CRNN on the benchmark take's 297 windows, 2 threads, took 0.28-0.30 s in
+# runs of 16 against 0.33-0.41 s in runs of 64 (smaller activations stay in cache; the threads finish together)
+RUN_WINDOWS = 16
 REQUIRED_METADATA = ("classes", "fretlab.featurize", "fretlab.predict", "fretlab.onnx_format")
 
 
@@ -76,8 +79,8 @@ class OnnxModel:
         # idle worker threads sleep instead of spinning: on the shared 2-core CPU a batch of the default CRNN
         # ran in 0.57 instead of 0.69 s, and a machine doing other work keeps its cores
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # batches run side by side on one thread each (threaded_map): the CRNN graph on 297 windows took
-        # (docs/performance.md) instead of one batch at a time on every core
+        # runs side by side on one thread each (map) instead of one batch at a time on every core: the graph
+        # part of the 3-minute take fell from 0.39-0.41 to 0.33-0.38 s on the 2-core CPU (docs/performance.md)
         self.workers = min(available_cores(), MAX_BATCH_THREADS)
         options.intra_op_num_threads = 1 if self.workers > 1 else 0
         try:
@@ -109,8 +112,10 @@ class OnnxModel:
         return self.session.run(None, {self.input: np.ascontiguousarray(windows, dtype=np.float32)})[0]
 
     def map(self, batches: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        """:meth:`__call__` of each batch, in order, ``workers`` batches at a time (ORT releases the GIL)."""
-        return threaded_map(self, batches, self.workers)
+        """:meth:`__call__` on each batch, in order, as runs of at most :data:`RUN_WINDOWS` windows, ``workers``
+        runs at a time (ORT releases the GIL); yields each run's probabilities."""
+        runs = (batch[start : start + RUN_WINDOWS] for batch in batches for start in range(0, len(batch), RUN_WINDOWS))
+        return threaded_map(self, runs, self.workers)
 
 
 class OnnxPredictor(Predictor):
