@@ -32,7 +32,8 @@ class ModelDirError(ValueError):
 # existed (same DVC hash); loading fills the defaults back in.
 LATER_PARAMS = (("task",), ("synthesize_tracks",), ("synthesize_rudiments",), ("featurize", "kind"),
                 ("featurize", "tracks"), ("model", "gru", "layer_norm"), ("split", "min_values"),
-                ("split", "val_where"), ("model", "rf", "per_target"))
+                ("split", "val_where"), ("model", "rf", "per_target"), ("synthesize_playlists",),
+                ("playlist_split",), ("recommender",), ("recommender_baselines",), ("recommender_eval",))
 # Params of the evaluation-only check set: never written to config.json, so changing them never changes a model
 # directory (or its DVC hash); loading fills the defaults back in.
 EVALUATION_ONLY_PARAMS = (("checkset",), ("paths", "checkset"), ("paths", "checkset_report"))
