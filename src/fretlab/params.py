@@ -273,6 +273,7 @@ class Recommender(_Section):
     embedding: int = Field(64, ge=8)  # song / title embedding and attention width
     song_hidden: int = Field(128, ge=8)  # song encoder MLP hidden width
     song_id_embedding: bool = True  # add a learned per-song embedding to the audio-feature MLP
+    tied_output: bool = False  # logits add the playlist vector's dot product with every song's input embedding
     title: bool = True  # false: the title is ignored (title-conditioning check)
     title_encoder: Literal["hashing", "words"] = "hashing"  # hashing: words + char 3-5-grams; words: words only
     title_buckets: int = Field(8192, ge=16)  # hashing trick buckets of the title encoder
@@ -309,7 +310,7 @@ class Recommender(_Section):
 class RecommenderBaselines(_Section):
     """``recommender_baselines``: the baselines scored next to the set transformer in evaluate_recommender."""
 
-    knn_neighbours: int = Field(100, ge=1)  # item-item kNN: neighbours kept per song (cosine co-occurrence)
+    knn_neighbours: int = Field(200, ge=1)  # item-item kNN: neighbours kept per song (cosine co-occurrence)
     als_factors: int = Field(64, ge=1)  # implicit ALS
     als_iterations: int = Field(15, ge=1)
     als_regularization: float = Field(0.05, ge=0.0)

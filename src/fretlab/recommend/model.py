@@ -29,7 +29,10 @@ class SetTransformer(nn.Module):
 
     Tokens: a learned start token, the title (mean of its hashed token embeddings; masked out when there is
     no title or ``title`` is off) and each visible song (MLP of its standardized audio features, plus a learned
-    id embedding). ``sab_blocks`` SABs, then PMA with one seed, then a linear layer to ``n_songs`` logits.
+    id embedding). ``sab_blocks`` SABs, then PMA with one seed, then a linear layer to ``n_songs`` logits; with
+    ``tied_output`` the logits also get the dot product of (pooled vector + mean visible-song embedding) with
+    every song's input embedding: a learned item-item similarity, so songs that sound alike (one artist, one
+    theme) share what their plays teach.
     """
 
     def __init__(self, cfg: Recommender, features: torch.Tensor) -> None:
@@ -67,16 +70,22 @@ class SetTransformer(nn.Module):
     def forward(self, songs: torch.Tensor, title: torch.Tensor) -> torch.Tensor:
         """Logits [B, n_songs] from ``songs`` [B, L] (-1 padded) and ``title`` token ids [B, T] (0 padded)."""
         b = songs.shape[0]
+        song_vecs = self.encode_songs(songs)
         has_title = (title > 0).any(1) & torch.tensor(self.cfg.title, device=songs.device)
         title_vec = self.title_emb(title) + self.kind[0]
         x = torch.cat([self.start.expand(b, 1, -1), title_vec.unsqueeze(1),
-                       self.encode_songs(songs) + self.kind[1]], dim=1)
+                       song_vecs + self.kind[1]], dim=1)
         pad = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=songs.device), ~has_title.unsqueeze(1),
                          songs < 0], dim=1)
         for sab in self.sabs:
             x = sab(x, x, pad)
         pooled = self.pma(self.seed.expand(b, 1, -1), x, pad).squeeze(1)
-        return self.head(pooled)
+        logits = self.head(pooled)
+        if self.cfg.tied_output:
+            every = self.encode_songs(torch.arange(self.n_songs, device=songs.device))
+            mean_song = song_vecs.sum(1) / (songs >= 0).sum(1, keepdim=True).clamp_min(1)
+            logits = logits + (pooled + mean_song) @ every.T / self.cfg.embedding ** 0.5
+        return logits
 
 
 def pad_batch(lists: list[torch.Tensor] | list[list[int]], value: int) -> torch.Tensor:
