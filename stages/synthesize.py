@@ -19,7 +19,8 @@ def main() -> None:
     meta = synthesize(params, out_dir, worker_count(params.base.workers))
     write_csv(out_dir / "metadata.csv", meta)
     counts = meta["label_category"].value_counts().to_dict() if "label_category" in meta else {}
-    print(f"wrote {len(meta)} rows in {meta['audio_path'].nunique()} files to {out_dir} {counts}")
+    files = f" in {meta['audio_path'].nunique()} files" if "audio_path" in meta else ""  # playlists: no audio
+    print(f"wrote {len(meta)} rows{files} to {out_dir} {counts}")
 
 
 if __name__ == "__main__":

@@ -307,7 +307,7 @@ def _check_stage_deps(dvc_yaml: Path) -> None:
                 assert used, f"{where} stage {name} lists {dep} in deps but never imports it"
 
 
-@pytest.mark.parametrize("recipe", ["esc50", "urbansound8k", "attributes", "rudiments"])
+@pytest.mark.parametrize("recipe", ["esc50", "urbansound8k", "attributes", "rudiments", "playlists"])
 def test_recipe_stages_list_every_module_they_import(recipe):
     _check_stage_deps(RECIPES / recipe / "dvc.yaml")
 

@@ -303,7 +303,8 @@ def test_default_params_dump_as_before_the_task_layer():
     assert "kind" not in dump["featurize"] and "tracks" not in dump["featurize"]
     assert "layer_norm" not in dump["model"]["gru"]
     full = Params().model_dump(mode="json")
-    for key in ("task", "synthesize_tracks", "synthesize_rudiments", "checkset"):
+    for key in ("task", "synthesize_tracks", "synthesize_rudiments", "checkset", "synthesize_playlists",
+                "playlist_split", "recommender", "recommender_baselines", "recommender_eval"):
         del full[key]
     del full["featurize"]["kind"], full["featurize"]["tracks"], full["model"]["gru"]["layer_norm"]
     del full["split"]["min_values"], full["split"]["val_where"], full["model"]["rf"]["per_target"]

@@ -44,10 +44,10 @@ class Base(_Section):
 
 
 class Data(_Section):
-    # synthetic / synthetic_tracks / synthetic_rudiments: the embedded generators (synthesize,
-    # synthesize_tracks and synthesize_rudiments sections)
-    source: Literal["synthetic", "synthetic_tracks", "synthetic_rudiments", "csv", "idmt", "esc50",
-                    "urbansound8k"] = "synthetic"
+    # synthetic / synthetic_tracks / synthetic_rudiments / synthetic_playlists: the embedded generators
+    # (synthesize, synthesize_tracks, synthesize_rudiments and synthesize_playlists sections)
+    source: Literal["synthetic", "synthetic_tracks", "synthetic_rudiments", "synthetic_playlists", "csv", "idmt",
+                    "esc50", "urbansound8k"] = "synthetic"
     root: str = "data/synthetic"
     metadata: str = "metadata.csv"
     classes: list[str] = Field(default_factory=lambda: ["general_note", "harmonic", "dead_note"])
@@ -206,6 +206,124 @@ class SynthesizeRudiments(_Section):
 
 
 RECORDING_PRESETS = ("clean", "room", "overhead", "phone", "live")
+
+
+class SynthesizePlaylists(_Section):
+    """Synthetic song catalogue, users and playlists with known structure (see docs/synthesis-playlists.md).
+
+    Songs belong to artists, artists to themes; a song's audio-feature vector is drawn around its artist's
+    style, itself drawn around its theme's profile over the attribute recipe's targets. Users hold a mixture
+    over themes; a playlist draws one theme from its user's taste, a few focus artists of it, then songs with
+    a Zipf popularity skew and some off-theme noise. Titles come from theme words (misspelled, with emoji),
+    or are uninformative.
+    """
+
+    n_songs: int = Field(2000, ge=20)  # catalogue (vocabulary) size
+    n_artists: int = Field(200, ge=7)  # each artist has one main theme; at least one per theme
+    n_users: int = Field(800, ge=1)
+    n_playlists: int = Field(6000, ge=10)
+    length: tuple[int, int] = (5, 40)  # songs per playlist (inclusive range)
+    taste_concentration: float = Field(0.3, gt=0.0)  # Dirichlet alpha of a user's theme mixture: small = focused
+    zipf_exponent: float = Field(1.0, ge=0.0)  # song popularity weight 1 / rank^s over a random ranking
+    focus_artists: tuple[int, int] = (1, 3)  # artists a playlist leans on (inclusive range)
+    focus_share: float = Field(0.4, ge=0.0, le=1.0)  # chance a slot is filled from the focus artists
+    noise_share: float = Field(0.15, ge=0.0, le=1.0)  # chance a slot is any song by popularity (off-theme)
+    artist_spread: float = Field(0.08, ge=0.0, le=0.5)  # artist style around its theme profile ([0, 1] scale)
+    song_spread: float = Field(0.06, ge=0.0, le=0.5)  # song features around its artist style ([0, 1] scale)
+    informative_share: float = Field(0.6, ge=0.0, le=1.0)  # titles built from theme words; the rest "my playlist"
+    misspell_share: float = Field(0.25, ge=0.0, le=1.0)  # informative title words with one typo
+    emoji_share: float = Field(0.3, ge=0.0, le=1.0)  # titles with a theme emoji
+    features_csv: str | None = None  # CSV of track_id + attribute columns (e.g. the attributes recipe's
+    # predictions): song vectors are drawn from its rows (nearest theme profile); None: drawn from the profiles
+
+    @model_validator(mode="after")
+    def _check(self) -> SynthesizePlaylists:
+        for name in ("length", "focus_artists"):
+            _check_range(f"synthesize_playlists.{name}", getattr(self, name))
+        if self.length[0] < 2 or self.focus_artists[0] < 1:
+            raise ValueError("synthesize_playlists needs length >= 2 (one visible, one hidden) and focus_artists >= 1")
+        if self.length[1] > self.n_songs // 2:
+            raise ValueError(f"synthesize_playlists.length {list(self.length)} needs n_songs >= 2x the longest")
+        if self.n_artists > self.n_songs:
+            raise ValueError(f"synthesize_playlists.n_artists ({self.n_artists}) exceeds n_songs ({self.n_songs})")
+        return self
+
+
+class PlaylistSplit(_Section):
+    """``playlist_split``: train/val/test by playlist; val and test playlists get a seeded hidden set."""
+
+    fractions: dict[Literal["train", "val", "test"], float] = Field(
+        default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1}
+    )
+    hidden_share: float = Field(0.5, gt=0.0, lt=1.0)  # share of a held-out playlist's songs hidden (rounded)
+    min_visible: int = Field(1, ge=0)  # songs every held-out playlist keeps visible
+
+    @model_validator(mode="after")
+    def _check(self) -> PlaylistSplit:
+        if set(self.fractions) != {"train", "val", "test"} or any(v <= 0 for v in self.fractions.values()):
+            raise ValueError("playlist_split.fractions needs train, val and test, each > 0")
+        if abs(sum(self.fractions.values()) - 1.0) > 1e-6:
+            raise ValueError("playlist_split.fractions must sum to 1")
+        return self
+
+
+class Recommender(_Section):
+    """``recommender``: the title-conditioned set transformer and its training (README "Playlist continuation")."""
+
+    embedding: int = Field(64, ge=8)  # song / title embedding and attention width
+    song_hidden: int = Field(128, ge=8)  # song encoder MLP hidden width
+    song_id_embedding: bool = True  # add a learned per-song embedding to the audio-feature MLP
+    tied_output: bool = False  # logits add the playlist vector's dot product with every song's input embedding
+    title: bool = True  # false: the title is ignored (title-conditioning check)
+    title_encoder: Literal["hashing", "words"] = "hashing"  # hashing: words + char 3-5-grams; words: words only
+    title_buckets: int = Field(8192, ge=16)  # hashing trick buckets of the title encoder
+    sab_blocks: int = Field(3, ge=1)  # Set Attention Blocks before the PMA
+    heads: int = Field(4, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    loss: Literal["warp", "bce", "softmax"] = "warp"  # hybrid WARP margin ranking, or full-vocabulary BCE/softmax
+    negatives: int = Field(50, ge=1)  # sampled negatives per positive (warp)
+    margin: float = Field(1.0, ge=0.0)  # hinge margin (warp)
+    rank_weighting: bool = True  # warp: weight each positive by log(1 + estimated rank) from its violations
+    negative_power: float = Field(0.75, ge=0.0)  # negatives drawn in proportion to popularity^p; 0 = uniform
+    seen_weight: float = Field(0.5, ge=0.0)  # loss weight of the visible songs (reconstruction)
+    hidden_weight: float = Field(1.0, ge=0.0)  # loss weight of the hidden songs (recommendation)
+    mask_ratio: tuple[float, float] = (0.1, 0.5)  # share of a training playlist's songs hidden, drawn per step
+    lr: float = Field(3e-4, gt=0.0)  # Adam
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    bucket_width: int = Field(8, ge=1)  # playlists are batched with others within this many songs in length
+    patience: int = Field(5, ge=1)  # early stopping on validation hidden R-precision
+    threads: int = Field(1, ge=0)  # torch (and ALS) threads; 0 = all cores (2 threads on 2 busy cores are far slower)
+
+    @model_validator(mode="after")
+    def _check(self) -> Recommender:
+        _check_range("recommender.mask_ratio", self.mask_ratio)
+        if not (self.mask_ratio[0] > 0.0 and self.mask_ratio[1] < 1.0):
+            raise ValueError(f"recommender.mask_ratio must lie within (0, 1), got {list(self.mask_ratio)}")
+        if self.embedding % self.heads:
+            raise ValueError(f"recommender.embedding ({self.embedding}) must be divisible by heads ({self.heads})")
+        if self.seen_weight + self.hidden_weight <= 0:
+            raise ValueError("recommender.seen_weight + hidden_weight must be > 0")
+        return self
+
+
+class RecommenderBaselines(_Section):
+    """``recommender_baselines``: the baselines scored next to the set transformer in evaluate_recommender."""
+
+    knn_neighbours: int = Field(200, ge=1)  # item-item kNN: neighbours kept per song (cosine co-occurrence)
+    als_factors: int = Field(64, ge=1)  # implicit ALS
+    als_iterations: int = Field(15, ge=1)
+    als_regularization: float = Field(0.05, ge=0.0)
+    als_alpha: float = Field(2.0, gt=0.0)  # confidence 1 + alpha * count
+
+
+class RecommenderEval(_Section):
+    """``recommender_eval``: ranking cut-offs and the mode-collapse detector."""
+
+    k: int = Field(10, ge=1)  # NDCG@k, recall@k, coverage@k, popular share@k
+    popular_top: float = Field(0.01, gt=0.0, lt=1.0)  # share of songs (by train plays) counted as "most popular"
+    models: list[Literal["set_transformer", "popularity", "item_knn", "title_only", "als"]] = Field(
+        default_factory=lambda: ["set_transformer", "popularity", "item_knn", "title_only", "als"], min_length=1)
 
 
 class Split(_Section):
@@ -604,6 +722,11 @@ class Params(_Section):
     synthesize: Synthesize = Field(default_factory=Synthesize)
     synthesize_tracks: SynthesizeTracks = Field(default_factory=SynthesizeTracks)
     synthesize_rudiments: SynthesizeRudiments = Field(default_factory=SynthesizeRudiments)
+    synthesize_playlists: SynthesizePlaylists = Field(default_factory=SynthesizePlaylists)
+    playlist_split: PlaylistSplit = Field(default_factory=PlaylistSplit)
+    recommender: Recommender = Field(default_factory=Recommender)
+    recommender_baselines: RecommenderBaselines = Field(default_factory=RecommenderBaselines)
+    recommender_eval: RecommenderEval = Field(default_factory=RecommenderEval)
     split: Split = Field(default_factory=Split)
     featurize: Featurize = Field(default_factory=Featurize)
     task: Task = Field(default_factory=Task)

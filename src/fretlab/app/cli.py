@@ -1,4 +1,5 @@
-"""The ``fretlab`` command line: ``fretlab predict AUDIO`` and ``fretlab export MODEL_DIR`` (see ``--help``)."""
+"""The ``fretlab`` command line: ``fretlab predict AUDIO``, ``fretlab export MODEL_DIR`` and ``fretlab recommend
+PLAYLIST`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,16 @@ Export a trained model directory to one ONNX file: peak-normalized waveform wind
 the model's analysis rate) in, class probabilities out, the feature front end inside the graph. The class
 list and the analysis settings go into the file's metadata. Every registry model exports (crnn, cnn, gru,
 and rf as its unrolled trees). Default output: <model dir>/model.onnx, which `fretlab predict` then uses.
+"""
+
+
+RECOMMEND_HELP = """\
+Continue a playlist with a trained set transformer (recipes/playlists: models/default, safetensors + config.json).
+
+The playlist file holds one song id per line and optionally one 'title: <text>' line ('#' starts a comment).
+A title alone (no songs) works: the model then recommends from the title. Prints JSON: the top-k new songs
+with their scores, or with --top-p P, k songs sampled from the smallest set of best songs whose probability
+sums to P (nucleus sampling; --seed makes it repeatable). Unknown song ids are listed in the error.
 """
 
 
@@ -75,6 +86,39 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_export)
 
 
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def _add_recommend(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recommend", help="continue a playlist (set transformer)", description=RECOMMEND_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("playlist", type=Path, help="playlist file: song ids, one per line, and an optional 'title:' line")
+    p.add_argument("--model-dir", type=Path, default=None,
+                   help="model directory (default: paths.model from ./params.yaml, i.e. models/default)")
+    p.add_argument("-k", "--top-k", type=int, default=10, dest="k", help="songs to recommend (default 10)")
+    p.add_argument("--top-p", type=_probability, default=None,
+                   help="sample the k songs from the top-p nucleus instead of taking the k best")
+    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature for --top-p (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed for --top-p (default 0)")
+    p.set_defaults(func=_recommend)
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    import json
+
+    from fretlab.recommend.predict import read_playlist_file, recommend  # torch: only inside recommend
+
+    playlist = read_playlist_file(args.playlist)
+    result = recommend(Path(args.model_dir or default_model_dir()), playlist, args.playlist, args.k, args.top_p,
+                       args.seed, args.temperature)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from fretlab.app.export import export_onnx  # torch: only here
 
@@ -119,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_predict(sub)
     _add_export(sub)
+    _add_recommend(sub)
     return parser
 
 
@@ -148,7 +193,8 @@ def _user_errors(*always: type[Exception]) -> tuple[type[Exception], ...]:
     A module that was never imported cannot have raised its error; importing it to name the class would
     cost the ONNX engine the torch import it exists to avoid.
     """
-    lazy = {"fretlab.artifacts.modeldir": "ModelDirError", "fretlab.app.export": "ExportError"}
+    lazy = {"fretlab.artifacts.modeldir": "ModelDirError", "fretlab.app.export": "ExportError",
+            "fretlab.recommend.predict": "PlaylistFileError", "fretlab.recommend.modeldir": "RecommenderDirError"}
     return (*always, *(getattr(sys.modules[m], name) for m, name in lazy.items() if m in sys.modules))
 
 

@@ -1,0 +1,1 @@
+"""Playlist continuation: the synthetic catalogue and playlists, the set transformer, baselines and metrics."""
