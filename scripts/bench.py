@@ -151,6 +151,7 @@ def main() -> None:
                                              params.evaluate.batch_size)
         log("onset detection against the recording's true onsets, per onset FFT size")
         result["onsets"] = bm.bench_onsets(work / "engines" / "model_onnx", recording, args.repeats)
+        result["onnx_phases"] = bm.bench_onnx_phases(work / "engines" / "model_onnx", recording, args.repeats)
 
         log("no-op dvc repro")
         noop = [bm.run(["dvc", "repro"], ws) for _ in range(args.repeats)]
@@ -238,6 +239,7 @@ def print_table(r: dict[str, Any]) -> None:
          f"{pr['wall_s']:.2f} s (first run {pr['first_run_s']:.2f} s; {pr['notes_found']} notes)"),
         *engine_rows(r["engines"]),
         *onset_rows(r["onsets"]),
+        *phase_rows(r["onnx_phases"]),
         ("no-op dvc repro", f"{r['dvc']['noop_repro_s']:.2f} s"),
     ]
     if "full_repro_s" in r["dvc"]:
@@ -279,6 +281,11 @@ def engine_rows(e: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def phase_rows(p: dict[str, Any]) -> list[tuple[str, str]]:
+    """Table rows of :func:`benchlib.bench_onnx_phases`."""
+    return [(f"  onnx phase: {name}", f"{d['wall_s']:.3f} s (CPU {d['cpu_s']:.3f} s)") for name, d in p.items()]
+
+
 def onset_rows(o: dict[str, Any]) -> list[tuple[str, str]]:
     """Table rows of :func:`benchlib.bench_onsets`."""
     return [(f"onsets, predict.onset_n_fft={n}",
@@ -311,6 +318,7 @@ def engines_only(args: argparse.Namespace, bm: Any) -> None:
                                              Evaluate().batch_size)
         if bm.truth_path(args.recording).is_file():  # written by make_recording next to the take
             result["onsets"] = bm.bench_onsets(work / "model_onnx", args.recording, args.repeats)
+        result["onnx_phases"] = bm.bench_onnx_phases(work / "model_onnx", args.recording, args.repeats)
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -320,7 +328,7 @@ def engines_only(args: argparse.Namespace, bm: Any) -> None:
     load = " / ".join(f"{v:.1f}" for v in result["machine"]["load_average"])
     rows = [("machine", f"{result['machine']['cpu']}, {result['machine']['cores']} cores"),
             ("load average 1/5/15 min (before)", load), *engine_rows(result["engines"]),
-            *(onset_rows(result["onsets"]) if "onsets" in result else []),
+            *(onset_rows(result["onsets"]) if "onsets" in result else []), *phase_rows(result["onnx_phases"]),
             ("target predict_3min_onnx_wall_s", f"{wall:.3g} (target <= 1): {'met' if wall <= 1.0 else 'MISSED'}")]
     width = max(len(a) for a, _ in rows)
     for a, b in rows:

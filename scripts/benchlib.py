@@ -9,6 +9,7 @@ measured is the real :func:`fretlab.train.loop.train_model`, unmodified.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
@@ -489,6 +490,18 @@ def bench_engines(model_dir: Path, recording: Path, work: Path, repeats: int, ba
         "speedup": median(walls["torch"]) / median(walls["onnx"]),
         "parity": parity, "window_inference": inference,
     }
+
+
+def bench_onnx_phases(model_dir: Path, recording: Path, repeats: int) -> dict[str, Any]:
+    """Where ``fretlab predict --engine onnx`` spends its time: each phase's wall and CPU seconds, medians over
+    ``repeats`` fresh processes of ``scripts/onnx_phases.py`` (imports included; one OpenBLAS thread, as the
+    CLI sets)."""
+    cmd = [sys.executable, str(Path(__file__).with_name("onnx_phases.py")), str(model_dir), str(recording)]
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    runs = [json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
+            for _ in range(repeats)]
+    return {name: {"wall_s": median([r[name][0] for r in runs]), "cpu_s": median([r[name][1] for r in runs])}
+            for name in runs[0]}
 
 
 # ---------------------------------------------------------------------------------------------
