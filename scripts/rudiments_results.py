@@ -1,0 +1,114 @@
+"""The drum-rudiment results table: queued `dvc exp` runs over seeds, balanced accuracy next to accuracy.
+
+Run from ``recipes/rudiments`` with a committed params.yaml. Each (variant, seed) is one named, queued
+experiment (``ru-<variant>-s<seed>``); seeds go through ``base.seed``, which also drives the synthetic
+players and the split. Finished experiments are reused. The default variants are the reference's
+structure (binary > confidence-filtered 4-class > unfiltered 4-class); ``--variants`` adds the others.
+
+    cd recipes/rudiments
+    python ../../scripts/rudiments_results.py                          # tier, tier-conf, binary x 42 43 44
+    python ../../scripts/rudiments_results.py --variants score,multitask,rudiment --seeds 42
+
+Writes ``--json`` (every figure per run) and prints the markdown table for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from results_table import Run, Variant, execute, mean_std, plan
+
+VARIANTS = (
+    Variant("tier", "skill tier, 4 classes, every player", ()),
+    Variant("tier-conf", "skill tier, 4 classes, tier_confidence >= 0.5", ("split.min_values.tier_confidence=0.5",)),
+    Variant("binary", "novice / skilled", ("task.preset=skill_binary",)),
+    Variant("score", "overall_score regression (0-100)", ("task.preset=overall_score",)),
+    Variant("multitask", "overall_score + tempo_stability", ("task.preset=multitask",)),
+    Variant("rudiment", "rudiment, 20 classes", ("task.preset=rudiment",)),
+)
+DEFAULT_VARIANTS = ("tier", "tier-conf", "binary")
+DEFAULT_SEEDS = (42, 43, 44)
+CLASSIFICATION = ("balanced_accuracy", "accuracy", "macro_f1")
+REGRESSION = ("r2", "mae", "rmse")
+
+
+def figures(metrics: dict[str, Any]) -> dict[str, float]:
+    """The headline figures of one test.json: flat for a single classification target, else per target."""
+    if "balanced_accuracy" in metrics:
+        return {k: metrics[k] for k in CLASSIFICATION}
+    out = {}
+    for target, block in metrics.items():
+        if isinstance(block, dict) and "r2" in block:
+            out.update({f"{target}.{k}": block[k] for k in REGRESSION})
+        elif isinstance(block, dict) and "balanced_accuracy" in block:
+            out.update({f"{target}.{k}": block[k] for k in CLASSIFICATION})
+    return out
+
+
+def summarize(runs: list[Run]) -> dict[str, Any]:
+    """Per variant: every figure over the seeds that finished."""
+    out: dict[str, Any] = {}
+    for variant in dict.fromkeys(r.variant for r in runs):
+        done = [r for r in runs if r.variant == variant and r.metrics]
+        per_run = [figures(r.metrics) for r in done]
+        out[variant.name] = {
+            "label": variant.label, "seeds": [r.seed for r in done], "experiments": [r.name for r in done],
+            "command": " ".join(["dvc exp run", *(f"-S {o}" for o in variant.overrides), "-S base.seed=<seed>"]),
+            "figures": {k: [f[k] for f in per_run] for k in (per_run[0] if per_run else {})},
+        }
+    return out
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """One row per variant and figure: mean ± std over seeds, and the values."""
+    lines = ["| variant | figure | mean ± std | per seed |", "|---|---|---|---|"]
+    for v in summary.values():
+        for name, values in v["figures"].items():
+            lines.append(f"| {v['label']} | {name} | {mean_std(values)} | "
+                         f"{', '.join(f'{x:.3f}' for x in values)} (seeds {', '.join(map(str, v['seeds']))}) |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS))
+    parser.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)))
+    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--prefix", default="ru")
+    parser.add_argument("--json", dest="json_out", default="rudiments_results.json")
+    parser.add_argument("--poll", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    by_name = {v.name: v for v in VARIANTS}
+    unknown = [n for n in args.variants.split(",") if n not in by_name]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose from {sorted(by_name)}")
+    if not Path("params.yaml").is_file() or "synthesize_rudiments" not in Path("params.yaml").read_text():
+        parser.error("run from recipes/rudiments")
+    if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "params.yaml"]).returncode != 0:
+        parser.error("params.yaml differs from HEAD: queued experiments would inherit those edits; commit them first")
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    runs = plan([by_name[n] for n in args.variants.split(",")], seeds, args.extra, args.prefix)
+    execute(runs, args.jobs, args.poll)
+    summary = summarize(runs)
+    Path(args.json_out).write_text(json.dumps({"seeds": seeds, "extra_overrides": args.extra, "variants": summary},
+                                              indent=2) + "\n", encoding="utf-8")
+    print(markdown(summary))
+    means = {n: statistics.mean(v["figures"]["balanced_accuracy"]) for n, v in summary.items()
+             if "balanced_accuracy" in v["figures"]}
+    if {"tier", "tier-conf", "binary"} <= set(means):
+        held = means["binary"] > means["tier-conf"] > means["tier"]
+        verdict = "holds" if held else "DOES NOT hold"
+        print(f"\nreference structure binary > filtered 4-class > unfiltered 4-class: {verdict}")
+    print(f"wrote {args.json_out}")
+    return 0 if all(r.metrics for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
