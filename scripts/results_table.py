@@ -80,8 +80,9 @@ def plan(variants: list[Variant], seeds: list[int], extra: list[str], prefix: st
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
-    """``a.b=value`` → (["a", "b"], YAML-parsed value), as ``dvc exp run -S`` reads it."""
-    key, sep, value = item.partition("=")
+    """``a.b=value`` → (["a", "b"], YAML-parsed value), as ``dvc exp run -S`` reads it (``+a.b=value``, Hydra's
+    "add a key that params.yaml lacks", alike)."""
+    key, sep, value = item.removeprefix("+").partition("=")
     if not sep or not key:
         raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
     return key.split("."), yaml.safe_load(value)

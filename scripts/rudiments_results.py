@@ -26,7 +26,7 @@ from results_table import Run, Variant, execute, mean_std, plan
 
 VARIANTS = (
     Variant("tier", "skill tier, 4 classes, every player", ()),
-    Variant("tier-conf", "skill tier, 4 classes, tier_confidence >= 0.5", ("split.min_values.tier_confidence=0.5",)),
+    Variant("tier-conf", "skill tier, 4 classes, tier_confidence >= 0.5", ("+split.min_values.tier_confidence=0.5",)),
     Variant("binary", "novice / skilled", ("task.preset=skill_binary",)),
     Variant("score", "overall_score regression (0-100)", ("task.preset=overall_score",)),
     Variant("multitask", "overall_score + tempo_stability", ("task.preset=multitask",)),
