@@ -21,7 +21,7 @@ from fretlab.recommend.modeldir import load_recommender, save_recommender
 from fretlab.recommend.sampling import top_p
 from fretlab.recommend.synthetic import THEMES, WORDS, make_catalogue, make_playlists
 from fretlab.recommend.titles import words
-from fretlab.recommend.training import length_buckets, mask_playlist
+from fretlab.recommend.training import cooccurrence_cosine, length_buckets, mask_playlist
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -243,3 +243,20 @@ def test_recommend_without_a_model_dir_names_it(tmp_path, capsys):
     playlist.write_text("s00001\n")
     rc, _, err = _run(capsys, str(playlist), "--model-dir", str(tmp_path / "nowhere"))
     assert rc == 2 and "missing model.safetensors" in err
+
+
+def test_item_item_term_is_the_mean_over_visible_songs_without_the_diagonal():
+    model = SetTransformer(Recommender(embedding=8, song_hidden=8, sab_blocks=1, heads=2, item_item=True),
+                           torch.rand(3, 4))
+    with torch.no_grad():
+        model.item_item.copy_(torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]))
+    # visible {0, 1}: s0 = (0 + 4) / 2, s1 = (2 + 0) / 2, s2 = (3 + 6) / 2; visible {2} (padded): row 2, diagonal 0
+    got = model.item_item_scores(torch.tensor([[0, 1], [2, -1]]))
+    assert torch.allclose(got, torch.tensor([[2.0, 1.0, 4.5], [7.0, 8.0, 0.0]]))
+
+
+def test_cooccurrence_warm_start_is_the_training_cosine_by_hand():
+    # playlists {0, 1} and {0, 1, 2}: songs 0 and 1 are in both (cosine 1), song 2 in one (cosine 1/sqrt 2)
+    sim = cooccurrence_cosine([np.array([0, 1]), np.array([0, 1, 2])], 3)
+    r = 1 / math.sqrt(2)
+    assert torch.allclose(sim, torch.tensor([[0.0, 1.0, r], [1.0, 0.0, r], [r, r, 0.0]]))

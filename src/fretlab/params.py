@@ -274,6 +274,9 @@ class Recommender(_Section):
     song_hidden: int = Field(128, ge=8)  # song encoder MLP hidden width
     song_id_embedding: bool = True  # add a learned per-song embedding to the audio-feature MLP
     tied_output: bool = False  # logits add the playlist vector's dot product with every song's input embedding
+    item_item: bool = False  # logits add the mean over visible songs of a learned song x song matrix (zero diagonal)
+    item_item_init: float = Field(0.0, ge=0.0)  # 0: that matrix starts at zeros; >0: this times the training cosine
+    item_item_lr: float = Field(0.01, gt=0.0)  # Adam step of that matrix (its entries start at 0 and need to move)
     title: bool = True  # false: the title is ignored (title-conditioning check)
     title_encoder: Literal["hashing", "words"] = "hashing"  # hashing: words + char 3-5-grams; words: words only
     title_buckets: int = Field(8192, ge=16)  # hashing trick buckets of the title encoder
@@ -289,6 +292,7 @@ class Recommender(_Section):
     hidden_weight: float = Field(1.0, ge=0.0)  # loss weight of the hidden songs (recommendation)
     mask_ratio: tuple[float, float] = (0.1, 0.5)  # share of a training playlist's songs hidden, drawn per step
     lr: float = Field(3e-4, gt=0.0)  # Adam
+    weight_decay: float = Field(0.0, ge=0.0)  # AdamW-style decoupled weight decay (0 = plain Adam)
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(64, ge=1)
     bucket_width: int = Field(8, ge=1)  # playlists are batched with others within this many songs in length

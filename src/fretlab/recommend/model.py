@@ -52,6 +52,7 @@ class SetTransformer(nn.Module):
         self.seed = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         self.pma = MAB(dim, cfg.heads, cfg.dropout)
         self.head = nn.Linear(dim, n_songs)
+        self.item_item = nn.Parameter(torch.zeros(n_songs, n_songs)) if cfg.item_item else None
         if self.song_id is not None:
             nn.init.normal_(self.song_id.weight, std=0.02)
 
@@ -85,7 +86,17 @@ class SetTransformer(nn.Module):
             every = self.encode_songs(torch.arange(self.n_songs, device=songs.device))
             mean_song = song_vecs.sum(1) / (songs >= 0).sum(1, keepdim=True).clamp_min(1)
             logits = logits + (pooled + mean_song) @ every.T / self.cfg.embedding ** 0.5
+        if self.item_item is not None:
+            logits = logits + self.item_item_scores(songs)
         return logits
+
+    def item_item_scores(self, songs: torch.Tensor) -> torch.Tensor:
+        """[B, n_songs]: the mean over the visible songs v of ``item_item[v, s]``, the diagonal left out (a song
+        never votes for itself, so the term learns co-occurrence, not reconstruction)."""
+        visible = torch.zeros(songs.shape[0], self.n_songs + 1, device=songs.device)
+        visible.scatter_(1, torch.where(songs >= 0, songs, self.n_songs), 1.0)
+        visible = visible[:, :-1] / visible[:, :-1].sum(1, keepdim=True).clamp_min(1.0)
+        return visible @ self.item_item - visible * self.item_item.diagonal()
 
 
 def pad_batch(lists: list[torch.Tensor] | list[list[int]], value: int) -> torch.Tensor:

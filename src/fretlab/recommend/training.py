@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.preprocessing import normalize
 from tqdm import tqdm
 
 from fretlab.params import Recommender
+from fretlab.recommend.baselines import interactions
 from fretlab.recommend.data import PlaylistSet
 from fretlab.recommend.losses import bce_loss, softmax_loss, warp_loss
 from fretlab.recommend.metrics import r_precision
@@ -66,6 +68,24 @@ def validation_r_precision(model: SetTransformer, data: PlaylistSet, batch_size:
     return float(np.mean([r_precision(r, h) for r, h in zip(ranked, data.hidden, strict=True)]))
 
 
+def cooccurrence_cosine(playlists: list[np.ndarray], n_songs: int) -> torch.Tensor:
+    """[n_songs, n_songs] cosine similarity of the songs' playlist-membership vectors, zero diagonal (the
+    statistic item-kNN ranks by): the item-item matrix's warm start."""
+    x = normalize(interactions(playlists, n_songs).T.tocsr(), norm="l2", axis=1)
+    sim = torch.from_numpy((x @ x.T).toarray().astype(np.float32))
+    sim.fill_diagonal_(0.0)
+    return sim
+
+
+def make_optimizer(model: SetTransformer, cfg: Recommender) -> torch.optim.Optimizer:
+    """Adam at ``cfg.lr`` (decoupled weight decay ``cfg.weight_decay``); the item-item matrix at ``item_item_lr``."""
+    rest = [p for n, p in model.named_parameters() if n != "item_item"]
+    groups = [{"params": rest}]
+    if model.item_item is not None:
+        groups.append({"params": [model.item_item], "lr": cfg.item_item_lr})
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
 @dataclass
 class TrainResult:
     """The best model (by validation hidden R-precision) and the per-epoch history."""
@@ -84,7 +104,10 @@ def train_recommender(cfg: Recommender, features: torch.Tensor, train: PlaylistS
     torch.manual_seed(seed)
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     model = SetTransformer(cfg, features)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    if model.item_item is not None and cfg.item_item_init > 0:
+        with torch.no_grad():
+            model.item_item.copy_(cfg.item_item_init * cooccurrence_cosine(train.visible, model.n_songs))
+    opt = make_optimizer(model, cfg)
     songs = [np.asarray(s) for s in train.visible]
     lengths = np.array([len(s) for s in songs])
     best, best_state, best_epoch, stale, history = -1.0, None, 0, 0, []
