@@ -190,7 +190,9 @@ def execute(runs: list[Run], jobs: int, poll_s: float) -> None:
         todo.append(run.name)
     if todo:
         print(f"queued {len(todo)} experiment(s); running them with `dvc queue start -j {jobs}`", flush=True)
-        _dvc("queue", "start", "-j", str(jobs))
+        # not captured: the detached queue workers inherit the command's stdout, and a captured pipe would keep
+        # this call waiting until they exit (they idle on after the queue is empty)
+        _dvc("queue", "start", "-j", str(jobs), capture=False)
         while True:
             states = {n: s for n, s in queue_states().items() if n in todo}
             busy = [n for n, s in states.items() if s in ("Queued", "Running")]
@@ -199,6 +201,7 @@ def execute(runs: list[Run], jobs: int, poll_s: float) -> None:
             if not busy:
                 break
             time.sleep(poll_s)
+        _dvc("queue", "stop")  # the idle workers
     records = exp_records(json.loads(_dvc("exp", "show", "--json", "--all-commits")))
     for run in runs:
         rec = records.get(run.name)
