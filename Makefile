@@ -4,6 +4,7 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2  # test files run on this many processes (pytest-xdist, one file per process at a time)
 BENCH_ARGS ?=
 
 .PHONY: setup repro test lint bench clean-venv
@@ -23,7 +24,7 @@ repro: $(STAMP)  ## run the whole DVC pipeline (only what changed)
 
 test: $(STAMP)  ## lint, then the whole test suite (unit + DVC integration)
 	ruff check .
-	pytest $(PYTEST_ARGS)
+	pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	ruff check .
