@@ -14,16 +14,14 @@ MSE, mean over seeds) and prints the markdown tables for the README.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from results_table import Run, Variant, execute, mean_std, parse_override, plan
+from results_table import Run, Variant, mean_std, recipe_parser, run_recipe_variants
 
 from fretlab.tasks.plots import plot_error_heatmap
 
@@ -34,7 +32,6 @@ VARIANTS = (
     Variant("rf", "Random forest + RandomizedSearchCV, standardized targets", ("model.name=rf",)),
     Variant("rf-raw", "Random forest + search, raw targets", ("model.name=rf", "task.standardize=false")),
 )
-DEFAULT_SEEDS = (42, 43, 44)
 
 
 def regression_targets(metrics: dict[str, Any]) -> list[str]:
@@ -102,29 +99,10 @@ def heatmap(summary: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", default=",".join(v.name for v in VARIANTS))
-    parser.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)))
-    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--prefix", default="at")
-    parser.add_argument("--json", dest="json_out", default="attributes_results.json")
+    parser = recipe_parser(__doc__, [v.name for v in VARIANTS], "at", "attributes_results.json")
     parser.add_argument("--png", default="attributes_heatmap.png")
-    parser.add_argument("--poll", type=float, default=20.0)
     args = parser.parse_args(argv)
-    by_name = {v.name: v for v in VARIANTS}
-    unknown = [n for n in args.variants.split(",") if n not in by_name]
-    if unknown:
-        parser.error(f"unknown variant(s) {unknown}; choose from {sorted(by_name)}")
-    for item in args.extra:
-        parse_override(item)
-    if not Path("params.yaml").is_file() or "synthesize_tracks" not in Path("params.yaml").read_text():
-        parser.error("run from recipes/attributes")
-    if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "params.yaml"]).returncode != 0:
-        parser.error("params.yaml differs from HEAD: queued experiments would inherit those edits; commit them first")
-    seeds = [int(s) for s in args.seeds.split(",") if s]
-    runs = plan([by_name[n] for n in args.variants.split(",")], seeds, args.extra, args.prefix)
-    execute(runs, args.jobs, args.poll)
+    runs, seeds = run_recipe_variants(parser, args, VARIANTS, "attributes", "synthesize_tracks")
     summary = summarize(runs)
     Path(args.json_out).write_text(json.dumps({"seeds": seeds, "extra_overrides": args.extra, "variants": summary},
                                               indent=2) + "\n", encoding="utf-8")

@@ -209,6 +209,40 @@ def execute(runs: list[Run], jobs: int, poll_s: float) -> None:
             run.metrics = rec["metrics"][METRICS_FILE]
 
 
+def recipe_parser(description: str, variants: list[str], prefix: str, json_out: str, poll_s: float = 20.0,
+                  seeds: tuple[int, ...] = (42, 43, 44)) -> argparse.ArgumentParser:
+    """The command line of a recipe's results script (run from the recipe's directory)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", default=",".join(variants))
+    parser.add_argument("--seeds", default=",".join(map(str, seeds)))
+    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--prefix", default=prefix)
+    parser.add_argument("--json", dest="json_out", default=json_out)
+    parser.add_argument("--poll", type=float, default=poll_s)
+    return parser
+
+
+def run_recipe_variants(parser: argparse.ArgumentParser, args: argparse.Namespace, variants: tuple[Variant, ...],
+                        recipe: str, marker: str) -> tuple[list[Run], list[int]]:
+    """Check the arguments and the recipe's committed params.yaml (which holds ``marker``), then run every
+    (variant, seed) through :func:`execute`; returns the runs, metrics attached, and the seeds."""
+    by_name = {v.name: v for v in variants}
+    unknown = [n for n in args.variants.split(",") if n not in by_name]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose from {sorted(by_name)}")
+    for item in args.extra:
+        parse_override(item)
+    if not Path("params.yaml").is_file() or marker not in Path("params.yaml").read_text():
+        parser.error(f"run from recipes/{recipe}")
+    if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "params.yaml"]).returncode != 0:
+        parser.error("params.yaml differs from HEAD: queued experiments would inherit those edits; commit them first")
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    runs = plan([by_name[n] for n in args.variants.split(",")], seeds, args.extra, args.prefix)
+    execute(runs, args.jobs, args.poll)
+    return runs, seeds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default=",".join(v.name for v in VARIANTS),

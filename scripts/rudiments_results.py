@@ -14,15 +14,13 @@ Writes ``--json`` (every figure per run) and prints the markdown table for the R
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from results_table import Run, Variant, execute, mean_std, plan
+from results_table import Run, Variant, mean_std, recipe_parser, run_recipe_variants
 
 VARIANTS = (
     Variant("tier", "skill tier, 4 classes, every player", ()),
@@ -33,7 +31,6 @@ VARIANTS = (
     Variant("rudiment", "rudiment, 20 classes", ("task.preset=rudiment",)),
 )
 DEFAULT_VARIANTS = ("tier", "tier-conf", "binary")
-DEFAULT_SEEDS = (42, 43, 44)
 CLASSIFICATION = ("balanced_accuracy", "accuracy", "macro_f1")
 REGRESSION = ("r2", "mae", "rmse")
 
@@ -76,26 +73,9 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS))
-    parser.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)))
-    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--prefix", default="ru")
-    parser.add_argument("--json", dest="json_out", default="rudiments_results.json")
-    parser.add_argument("--poll", type=float, default=30.0)
+    parser = recipe_parser(__doc__, list(DEFAULT_VARIANTS), "ru", "rudiments_results.json", poll_s=30.0)
     args = parser.parse_args(argv)
-    by_name = {v.name: v for v in VARIANTS}
-    unknown = [n for n in args.variants.split(",") if n not in by_name]
-    if unknown:
-        parser.error(f"unknown variant(s) {unknown}; choose from {sorted(by_name)}")
-    if not Path("params.yaml").is_file() or "synthesize_rudiments" not in Path("params.yaml").read_text():
-        parser.error("run from recipes/rudiments")
-    if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "params.yaml"]).returncode != 0:
-        parser.error("params.yaml differs from HEAD: queued experiments would inherit those edits; commit them first")
-    seeds = [int(s) for s in args.seeds.split(",") if s]
-    runs = plan([by_name[n] for n in args.variants.split(",")], seeds, args.extra, args.prefix)
-    execute(runs, args.jobs, args.poll)
+    runs, seeds = run_recipe_variants(parser, args, VARIANTS, "rudiments", "synthesize_rudiments")
     summary = summarize(runs)
     Path(args.json_out).write_text(json.dumps({"seeds": seeds, "extra_overrides": args.extra, "variants": summary},
                                               indent=2) + "\n", encoding="utf-8")
