@@ -210,54 +210,24 @@ def execute(runs: list[Run], jobs: int, poll_s: float) -> None:
 
 
 def recipe_parser(description: str, variants: list[str], prefix: str, json_out: str, poll_s: float = 20.0,
-                  seeds: tuple[int, ...] = (42, 43, 44)) -> argparse.ArgumentParser:
-    """The command line of a recipe's results script (run from the recipe's directory)."""
+                  seeds: tuple[int, ...] = DEFAULT_SEEDS) -> argparse.ArgumentParser:
+    """The command line of a results script: which variants and seeds, overrides, queue jobs, output."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", default=",".join(variants))
-    parser.add_argument("--seeds", default=",".join(map(str, seeds)))
-    parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--prefix", default=prefix)
-    parser.add_argument("--json", dest="json_out", default=json_out)
-    parser.add_argument("--poll", type=float, default=poll_s)
-    return parser
-
-
-def run_recipe_variants(parser: argparse.ArgumentParser, args: argparse.Namespace, variants: tuple[Variant, ...],
-                        recipe: str, marker: str) -> tuple[list[Run], list[int]]:
-    """Check the arguments and the recipe's committed params.yaml (which holds ``marker``), then run every
-    (variant, seed) through :func:`execute`; returns the runs, metrics attached, and the seeds."""
-    by_name = {v.name: v for v in variants}
-    unknown = [n for n in args.variants.split(",") if n not in by_name]
-    if unknown:
-        parser.error(f"unknown variant(s) {unknown}; choose from {sorted(by_name)}")
-    for item in args.extra:
-        parse_override(item)
-    if not Path("params.yaml").is_file() or marker not in Path("params.yaml").read_text():
-        parser.error(f"run from recipes/{recipe}")
-    if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "params.yaml"]).returncode != 0:
-        parser.error("params.yaml differs from HEAD: queued experiments would inherit those edits; commit them first")
-    seeds = [int(s) for s in args.seeds.split(",") if s]
-    runs = plan([by_name[n] for n in args.variants.split(",")], seeds, args.extra, args.prefix)
-    execute(runs, args.jobs, args.poll)
-    return runs, seeds
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variants", default=",".join(v.name for v in VARIANTS),
-                        help=f"comma-separated subset of: {', '.join(v.name for v in VARIANTS)}")
-    parser.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)), help="comma-separated base.seed values")
+    parser.add_argument("--variants", default=",".join(variants), help="comma-separated subset of the variants")
+    parser.add_argument("--seeds", default=",".join(map(str, seeds)), help="comma-separated base.seed values")
     parser.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
                         help="param override applied to every run (repeatable), e.g. train.epochs=2")
     parser.add_argument("--jobs", type=int, default=1, help="experiments run in parallel (dvc queue start -j)")
-    parser.add_argument("--prefix", default="rt", help="experiment name prefix")
-    parser.add_argument("--json", dest="json_out", default="results_table.json", help="where to write the results")
-    parser.add_argument("--poll", type=float, default=15.0, help="seconds between queue status checks")
-    parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
-    args = parser.parse_args(argv)
+    parser.add_argument("--prefix", default=prefix, help="experiment name prefix")
+    parser.add_argument("--json", dest="json_out", default=json_out, help="where to write the results")
+    parser.add_argument("--poll", type=float, default=poll_s, help="seconds between queue status checks")
+    return parser
 
-    by_name = {v.name: v for v in VARIANTS}
+
+def select_runs(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                variants: tuple[Variant, ...]) -> tuple[list[Run], list[int]]:
+    """The (variant, seed) runs the arguments ask for; bad variants, overrides or seeds are parser errors."""
+    by_name = {v.name: v for v in variants}
     unknown = [n for n in args.variants.split(",") if n not in by_name]
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; choose from {sorted(by_name)}")
@@ -267,7 +237,33 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [int(s) for s in args.seeds.split(",") if s]
     except ValueError:
         parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
-    runs = plan([by_name[n] for n in args.variants.split(",")], seeds, args.extra, args.prefix)
+    return plan([by_name[n] for n in args.variants.split(",")], seeds, args.extra, args.prefix), seeds
+
+
+def check_committed_params(parser: argparse.ArgumentParser) -> None:
+    """Queued experiments start from the workspace: params.yaml must be the committed one."""
+    if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "params.yaml"]).returncode != 0:
+        parser.error("params.yaml differs from HEAD: queued experiments would inherit those edits. Commit them, "
+                     "or restore the baseline with `git restore params.yaml`")
+
+
+def run_recipe_variants(parser: argparse.ArgumentParser, args: argparse.Namespace, variants: tuple[Variant, ...],
+                        recipe: str, marker: str) -> tuple[list[Run], list[int]]:
+    """Check the arguments and the recipe's committed params.yaml (which holds ``marker``), then run every
+    (variant, seed) through :func:`execute`; returns the runs, metrics attached, and the seeds."""
+    runs, seeds = select_runs(parser, args, variants)
+    if not Path("params.yaml").is_file() or marker not in Path("params.yaml").read_text():
+        parser.error(f"run from recipes/{recipe}")
+    check_committed_params(parser)
+    execute(runs, args.jobs, args.poll)
+    return runs, seeds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = recipe_parser(__doc__, [v.name for v in VARIANTS], "rt", "results_table.json", poll_s=15.0)
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    args = parser.parse_args(argv)
+    runs, seeds = select_runs(parser, args, VARIANTS)
 
     if args.dry_run:
         for run in runs:
@@ -276,9 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not Path("dvc.yaml").is_file():
         parser.error("run from the repository root (no dvc.yaml here)")
-    if subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "params.yaml"]).returncode != 0:
-        parser.error("params.yaml differs from HEAD: queued experiments would inherit those edits. Commit them, "
-                     "or restore the baseline with `git restore params.yaml`")
+    check_committed_params(parser)
 
     execute(runs, args.jobs, args.poll)
     rows = summarize(runs)
