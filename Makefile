@@ -15,6 +15,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(BIN)/python -m pip install -q -r requirements.txt
 	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m fretlab.audio.jit_cache  # compile librosa's numba kernels once, before any parallel run
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install pinned dependencies + fretlab (editable)

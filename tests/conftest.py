@@ -29,6 +29,15 @@ TINY_PARAMS: dict[str, Any] = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Before the test processes start: fill numba's cache of librosa's kernels under a lock, so that no two
+    processes compile it at once (numba/numba#10128 segfaults the next reader of a mixed pair)."""
+    if not hasattr(config, "workerinput"):  # the xdist controller, or a plain run; workers only read the cache
+        from fretlab.audio.jit_cache import warm_librosa_kernels
+
+        warm_librosa_kernels()
+
+
 def deep_update(base: dict[str, Any], updates: dict[str, Any]) -> dict[str, Any]:
     """Recursively merge ``updates`` into ``base`` (in place) and return it."""
     for key, value in updates.items():
