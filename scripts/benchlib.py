@@ -473,12 +473,12 @@ def bench_engines(model_dir: Path, recording: Path, work: Path, repeats: int, ba
         "max_abs_prob_diff": float(np.abs(tables["torch"][columns].to_numpy() - tables["onnx"][columns].to_numpy())
                                    .max()) if same_events else None,
     }
-    torch_engine, onnx_engine = Predictor(exported, "cpu"), OnnxPredictor(exported)
+    overrides = {"batch_size": batch_size}  # validated by the schema, as `fretlab predict --batch-size` is
+    torch_engine, onnx_engine = Predictor(exported, "cpu", overrides), OnnxPredictor(exported, overrides)
     wave = torch_engine.load(recording)
     onsets = [float(x) for x in tables["torch"]["onset_sec"]]
     inference = {}
     for name, engine in (("torch", torch_engine), ("onnx", onnx_engine)):
-        engine.settings = engine.settings.model_copy(update={"batch_size": batch_size})
         engine.probabilities(wave, onsets[:batch_size])  # warm-up
         w, _ = timed(lambda engine=engine: engine.probabilities(wave, onsets), repeats)
         inference[name] = {"events": len(onsets), "batch_size": batch_size, "wall_s": median(w),

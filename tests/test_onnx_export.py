@@ -92,7 +92,47 @@ def test_metadata_carries_classes_and_analysis_settings(exported):
     lone.mkdir()
     (lone / "model.onnx").write_bytes((model_dir / "model.onnx").read_bytes())
     predictor = OnnxPredictor(lone)
-    assert predictor.classes == CLASSES and predictor.cfg == params.featurize
+    assert predictor.classes == CLASSES
+    assert predictor.cfg.model_dump() == params.featurize.model_dump(mode="json")
+    assert Featurize.model_validate(predictor.cfg.model_dump()) == params.featurize  # the schema's own values
+    assert predictor.cfg.n_samples == params.featurize.n_samples  # the graph's input width
+    assert predictor.settings.model_dump() == params.predict.model_dump(mode="json")
+
+
+def _rewrite_metadata(src: Path, dst: Path, key: str, edit) -> Path:
+    """A copy of the ONNX file ``src`` in ``dst/`` with metadata entry ``key`` (JSON) passed through ``edit``."""
+    proto = onnx.load(str(src))
+    for prop in proto.metadata_props:
+        if prop.key == key:
+            prop.value = json.dumps(edit(json.loads(prop.value)))
+    dst.mkdir()
+    onnx.save(proto, str(dst / "model.onnx"))
+    return dst
+
+
+def test_an_older_export_without_a_newer_setting_gets_the_schemas_default(exported, tmp_path):
+    """A file written before a setting existed (onset_n_fft here) is validated by the schema after all."""
+    from fretlab.params import Predict
+
+    def drop(values):
+        values.pop("onset_n_fft")
+        return {**values, "onset_delta": 0.11}
+
+    older = _rewrite_metadata(exported["gru"] / "model.onnx", tmp_path / "older", "fretlab.predict", drop)
+    predictor = OnnxPredictor(older)
+    assert predictor.settings.onset_n_fft == Predict().onset_n_fft
+    assert predictor.settings.onset_delta == 0.11  # the file's own values are kept
+
+
+def test_an_export_with_an_unusable_setting_is_refused_by_name(exported, tmp_path, capsys):
+    bad = _rewrite_metadata(exported["gru"] / "model.onnx", tmp_path / "bad", "fretlab.predict",
+                            lambda v: {k: (-3 if k == "onset_hop_length" else v[k]) for k in v if k != "onset_n_fft"})
+    import soundfile as sf
+
+    sf.write(tmp_path / "take.wav", np.sin(np.arange(16000 * 3) * 0.05).astype(np.float32), 16000)
+    assert main(["predict", str(tmp_path / "take.wav"), "--model-dir", str(bad), "--engine", "onnx"]) == 2
+    err = capsys.readouterr().err
+    assert "metadata 'fretlab.predict'" in err and "onset_hop_length" in err and "re-export" in err
 
 
 def test_unrolled_forest_walks_the_trees_exactly(exported):

@@ -21,7 +21,7 @@ from fretlab.artifacts import modeldir
 from onnx_fixtures import CLASSES, benchmark_take, make_model_dir, take
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-HEAVY = ("torch", "pandas", "librosa", "sklearn", "scipy")
+HEAVY = ("torch", "pandas", "librosa", "sklearn", "scipy", "pydantic")  # pydantic: 0.15-0.2 s of the budget
 
 
 @pytest.fixture(scope="module")

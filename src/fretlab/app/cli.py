@@ -8,8 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-from fretlab.params import DEFAULT_PARAMS, ParamsError, Paths, load_params  # pydantic, no NumPy: see main()
-
 PREDICT_HELP = """\
 Classify a recording with a trained model directory (safetensors weights + config.json).
 
@@ -43,6 +41,8 @@ sums to P (nucleus sampling; --seed makes it repeatable). Unknown song ids are l
 
 def default_model_dir() -> str:
     """``paths.model`` from ./params.yaml when there is one, else the default ``models/default``."""
+    from fretlab.params import DEFAULT_PARAMS, Paths, load_params  # pydantic: not on `--model-dir DIR --engine onnx`
+
     return load_params(DEFAULT_PARAMS).paths.model if DEFAULT_PARAMS.is_file() else Paths().model
 
 
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Exception as exc:
-        if not isinstance(exc, _user_errors(AudioError, ParamsError, PredictError)):
+        if not isinstance(exc, _user_errors(AudioError, PredictError)):
             raise
         print(f"fretlab {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -191,10 +191,11 @@ def _user_errors(*always: type[Exception]) -> tuple[type[Exception], ...]:
     """The bad-input errors, including those of modules that import torch only if they were imported.
 
     A module that was never imported cannot have raised its error; importing it to name the class would
-    cost the ONNX engine the torch import it exists to avoid.
+    cost the ONNX engine the torch (or pydantic) import it exists to avoid.
     """
-    lazy = {"fretlab.artifacts.modeldir": "ModelDirError", "fretlab.app.export": "ExportError",
-            "fretlab.recommend.predict": "PlaylistFileError", "fretlab.recommend.modeldir": "RecommenderDirError"}
+    lazy = {"fretlab.params": "ParamsError", "fretlab.artifacts.modeldir": "ModelDirError",
+            "fretlab.app.export": "ExportError", "fretlab.recommend.predict": "PlaylistFileError",
+            "fretlab.recommend.modeldir": "RecommenderDirError"}
     return (*always, *(getattr(sys.modules[m], name) for m, name in lazy.items() if m in sys.modules))
 
 

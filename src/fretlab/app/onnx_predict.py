@@ -3,7 +3,7 @@
 Everything but the model call is :class:`fretlab.app.predict.Predictor`'s own code (audio loading,
 windowing and onset detection run on NumPy); this module only swaps the model for an ONNX Runtime
 session and reads the classes and the analysis settings from the file's metadata, not from
-``config.json``. Nothing here imports torch, pandas or librosa (tests/test_onnx_predict.py checks
+``config.json``. Nothing here imports torch, pandas, librosa or pydantic (tests/test_onnx_predict.py checks
 ``sys.modules``): startup is what makes the ONNX path fast.
 """
 
@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import ValidationError
 
 from fretlab.app.predict import PredictError, Predictor, predict_settings
 from fretlab.io import available_cores, threaded_map
-from fretlab.params import Featurize, Predict
 
 Engine = Literal["auto", "onnx", "torch"]
 ONNX_FILE = "model.onnx"  # what `fretlab export MODEL_DIR` writes into the directory
@@ -31,11 +29,68 @@ MAX_BATCH_THREADS = 4  # concurrent session runs, one ORT thread each
 # windows per session run: the default CRNN on the benchmark take's 297 windows, 2 threads, took 0.28-0.30 s in
 # runs of 16 against 0.33-0.41 s in runs of 64 (smaller activations stay in cache; the threads finish together)
 RUN_WINDOWS = 16
-REQUIRED_METADATA = ("classes", "fretlab.featurize", "fretlab.predict", "fretlab.onnx_format")
+REQUIRED_METADATA = ("classes", "window_samples", "fretlab.featurize", "fretlab.predict", "fretlab.onnx_format")
 
 
 class OnnxModelError(PredictError):
     """An ONNX file that cannot be used: unreadable, not from ``fretlab export``, or exported from other weights."""
+
+
+class ExportedSettings:
+    """Read-only attribute view of one settings section as ``fretlab export`` wrote it into the metadata.
+
+    The exporter validated these values with :mod:`fretlab.params` (the one schema) before writing them,
+    so the deployed path reads them as they are: importing pydantic and building the params classes took
+    0.15-0.2 s of the 1-s budget for a 3-minute take. A file from an older fretlab that lacks a newer
+    setting is validated by the schema after all, which fills in that setting's default (or says what is
+    wrong). Changed values (``fretlab predict --onset-delta ...``) are validated by the schema too
+    (:func:`fretlab.app.predict.predict_settings`).
+    """
+
+    def __init__(self, values: dict[str, Any], schema: str, source: str, derived: dict[str, Any]) -> None:
+        self._values = {**values, **derived}
+        self._schema, self._source, self._derived = schema, source, derived
+        self._validated = False
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._values and not self._validated:
+            self._values = {**self._validate(), **self._derived}
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"{self._source} has no setting {name!r}") from None
+
+    def _validate(self) -> dict[str, Any]:
+        """The section validated by its params class, defaults filled in (pydantic imported only now)."""
+        from pydantic import ValidationError
+
+        import fretlab.params
+
+        self._validated = True
+        values = {k: v for k, v in self._values.items() if k not in self._derived}
+        try:
+            return getattr(fretlab.params, self._schema).model_validate(values).model_dump()
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise OnnxModelError(f"{self._source}: {problems}; re-export with `fretlab export MODEL_DIR`") from None
+
+    def model_dump(self, mode: str | None = None) -> dict[str, Any]:
+        """The values as a dict, as pydantic's ``model_dump`` (for :func:`predict_settings`)."""
+        return {k: v for k, v in self._values.items() if k not in self._derived}
+
+    def __repr__(self) -> str:
+        return f"ExportedSettings({self._schema}, {self.model_dump()!r})"
+
+
+def _settings_section(path: Path, metadata: dict[str, str], key: str, schema: str,
+                      **derived: Any) -> ExportedSettings:
+    """Metadata entry ``key`` (a JSON object of ``fretlab.params.<schema>``) as :class:`ExportedSettings`."""
+    values = json.loads(metadata[key])
+    if not isinstance(values, dict):
+        raise ValueError(f"'{key}' is not a JSON object")
+    return ExportedSettings(values, schema, f"{path}: metadata '{key}'", derived)
 
 
 def onnxruntime_available() -> bool:
@@ -98,9 +153,11 @@ class OnnxModel:
                                  f"(this fretlab reads format {ONNX_FORMAT}); re-export with `fretlab export`")
         try:
             self.classes: list[str] = list(json.loads(self.metadata["classes"]))
-            self.featurize = Featurize.model_validate(json.loads(self.metadata["fretlab.featurize"]))
-            self.predict = Predict.model_validate(json.loads(self.metadata["fretlab.predict"]))
-        except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
+            # n_samples (a property of fretlab.params.Featurize) is the graph's own input width
+            self.featurize = _settings_section(self.path, self.metadata, "fretlab.featurize", "Featurize",
+                                               n_samples=int(self.metadata["window_samples"]))
+            self.predict = _settings_section(self.path, self.metadata, "fretlab.predict", "Predict")
+        except ValueError as exc:  # JSONDecodeError is a ValueError
             raise OnnxModelError(f"{self.path}: unreadable fretlab metadata ({exc}); "
                                  "re-export with `fretlab export`") from None
         self.input = self.session.get_inputs()[0].name

@@ -22,15 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import ValidationError
 
 from fretlab.audio.loading import clip_window_onsets, load_audio, prepare_windows
 from fretlab.audio.onsets import backtrack, detect_onset_frames, frame_rms, onset_strength
 from fretlab.io import atomic_path, write_json
-from fretlab.params import Predict
 
 if TYPE_CHECKING:  # torch is imported by Predictor itself: the ONNX engine (app/onnx_predict.py) never loads it
     import pandas as pd
+
+    from fretlab.params import Predict  # pydantic: imported only to validate changed settings (predict_settings)
 
 Mode = Literal["auto", "note", "timeline"]
 OUTPUT_SUFFIXES = (".csv", ".json")
@@ -62,8 +62,14 @@ class TimelineEvent:
 
 
 def predict_settings(base: Predict, overrides: dict[str, Any] | None = None) -> Predict:
-    """``base`` with the non-None ``overrides`` applied, validated like params.yaml."""
+    """``base`` with the non-None ``overrides`` applied, validated like params.yaml (``base`` itself when none)."""
     updates = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if not updates:  # already validated (params.yaml, or the exporter's): the ONNX path never imports pydantic
+        return base
+    from pydantic import ValidationError
+
+    from fretlab.params import Predict
+
     try:
         return Predict.model_validate({**base.model_dump(), **updates})
     except ValidationError as exc:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-from fretlab.params import Featurize
+if TYPE_CHECKING:  # annotations only: fretlab predict --engine onnx runs without pydantic
+    from fretlab.params import Featurize
 
 _PCM16_SCALE = np.float32(2.0**-15)  # libsndfile's normalization of 16-bit PCM to [-1, 1)
 
