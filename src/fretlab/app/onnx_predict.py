@@ -27,8 +27,9 @@ WEIGHTS = "model.safetensors"  # fretlab.artifacts.modeldir.WEIGHTS, likewise
 ONNX_FORMAT = 1  # the exported graph's contract (input, output, metadata keys); bumped when it changes
 MAX_BATCH_THREADS = 4  # concurrent session runs, one ORT thread each
 # windows per session run: the default CRNN on the benchmark take's 297 windows, 2 threads, took 0.28-0.30 s in
-# runs of 16 against 0.33-0.41 s in runs of 64 (smaller activations stay in cache; the threads finish together)
-RUN_WINDOWS = 16
+# runs of 16 against 0.33-0.41 s in runs of 64, and 0.26 s against 0.30 s (medians of 5 fresh processes) in runs
+# of 4 against 16: the front end's STFT buffers (2.8 MB for 4 windows) stay in cache
+RUN_WINDOWS = 4
 REQUIRED_METADATA = ("classes", "window_samples", "fretlab.featurize", "fretlab.predict", "fretlab.onnx_format")
 
 
