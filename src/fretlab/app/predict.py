@@ -261,7 +261,9 @@ class Predictor:
         if mode == "note":
             result.update(asdict(self.predict_note(wave)))
         elif mode == "timeline":
-            result["events"] = [asdict(e) for e in self.predict_timeline(wave, progress)]
+            # vars, not dataclasses.asdict: its deep copy of every event took ~20 ms of the ONNX budget on 300 notes
+            result["events"] = [{**vars(e), "probabilities": dict(e.probabilities)}
+                                for e in self.predict_timeline(wave, progress)]
         else:
             raise PredictError(f"unknown mode '{mode}'; choose auto, note or timeline")
         return result
