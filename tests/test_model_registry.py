@@ -31,6 +31,8 @@ CONFIGS = [
     ("gru", {}),
     ("gru", {"time_pooling": "attention", "bidirectional": True, "layers": 2, "dropout": 0.1}),
     ("gru", {"time_pooling": "mean", "bidirectional": True}),
+    ("gru", {"time_pooling": "meanstd", "layer_norm": True}),
+    ("crnn", {"time_pooling": "meanstd"}),
     ("gru", {"time_pooling": "last", "bidirectional": True}),
 ]
 
@@ -143,3 +145,19 @@ def test_feature_params_flow_from_front_end_into_every_model(feat: dict, name: s
     model = Classifier(params, N_CLASSES).eval()
     with torch.no_grad():
         assert model(x).shape == (3, N_CLASSES)
+
+
+def test_meanstd_pooling_is_the_mean_and_std_of_the_valid_steps():
+    gen = torch.Generator().manual_seed(3)
+    out = torch.randn(2, 6, 4, generator=gen)
+    lengths = torch.tensor([6, 3])
+    pooled = pool_sequence(out, "meanstd", None, 4, bidirectional=False, lengths=lengths)
+    for row, n in enumerate(lengths.tolist()):
+        valid = out[row, :n]
+        expected = torch.cat([valid.mean(0), valid.std(0, unbiased=False)])
+        torch.testing.assert_close(pooled[row], expected, atol=1e-6, rtol=0)
+    # without lengths every step counts; a constant sequence has std at the floor, not NaN, and finite gradients
+    torch.testing.assert_close(pool_sequence(out, "meanstd", None, 4, False)[0], pooled[0])
+    flat = torch.ones(1, 5, 4, requires_grad=True)
+    pool_sequence(flat, "meanstd", None, 4, False).sum().backward()
+    assert torch.isfinite(flat.grad).all()

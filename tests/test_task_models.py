@@ -20,7 +20,7 @@ from fretlab.train.inputs import RoleData, SequenceInputs
 
 D = 6
 LENGTHS = (30, 14, 21)  # the short clip sits between two longer ones (not length-sorted); even and odd lengths
-POOLINGS = ["last", "mean", "attention"]
+POOLINGS = ["last", "mean", "meanstd", "attention"]
 TARGETS = [
     {"name": "kind", "type": "classification", "classes": ["a", "b", "c"]},
     {"name": "tempo", "type": "regression"},

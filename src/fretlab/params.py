@@ -469,7 +469,7 @@ class CRNNParams(_Section):
     rnn_hidden: int = Field(64, ge=1)
     rnn_layers: int = Field(1, ge=1)
     bidirectional: bool = False
-    time_pooling: Literal["last", "mean", "attention"] = "last"
+    time_pooling: Literal["last", "mean", "meanstd", "attention"] = "last"
     head_hidden: int = Field(64, ge=0)  # 0: a plain linear head
     head_dropout: float = Field(0.3, ge=0.0, lt=1.0)
 
@@ -505,7 +505,7 @@ class GRUParams(_Section):
     bidirectional: bool = False
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # between stacked GRU layers (needs layers >= 2)
     layer_norm: bool = False  # LayerNorm on the pooled GRU output, before the head
-    time_pooling: Literal["last", "mean", "attention"] = "last"
+    time_pooling: Literal["last", "mean", "meanstd", "attention"] = "last"
     head_hidden: int = Field(64, ge=0)  # 0: a plain linear head (one output per target value)
     head_dropout: float = Field(0.3, ge=0.0, lt=1.0)
 

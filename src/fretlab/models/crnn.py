@@ -7,7 +7,15 @@ import math
 import torch
 from torch import nn
 
-from fretlab.models.layers import AttentionPool, conv_block, mlp_head, pool_sequence, probe_shape, run_rnn
+from fretlab.models.layers import (
+    AttentionPool,
+    conv_block,
+    mlp_head,
+    pool_sequence,
+    pooled_width,
+    probe_shape,
+    run_rnn,
+)
 from fretlab.params import CRNNParams
 
 __all__ = ["CRNN", "AttentionPool", "conv_block"]
@@ -31,7 +39,7 @@ class CRNN(nn.Module):
                           bidirectional=cfg.bidirectional)
         out_dim = cfg.rnn_hidden * (2 if cfg.bidirectional else 1)
         self.attention = AttentionPool(out_dim) if cfg.time_pooling == "attention" else None
-        self.head = mlp_head(out_dim, cfg.head_hidden, cfg.head_dropout, n_classes)
+        self.head = mlp_head(pooled_width(cfg.time_pooling, out_dim), cfg.head_hidden, cfg.head_dropout, n_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if x.dim() == 3:  # (B, T, D) sequences → (B, 1, D, T) maps

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fretlab.models.layers import AttentionPool, mlp_head, pool_sequence, run_rnn
+from fretlab.models.layers import AttentionPool, mlp_head, pool_sequence, pooled_width, run_rnn
 from fretlab.params import GRUParams
 
 
@@ -26,9 +26,10 @@ class GRUNet(nn.Module):
                           bidirectional=cfg.bidirectional, dropout=cfg.dropout if cfg.layers > 1 else 0.0)
         out_dim = cfg.hidden * (2 if cfg.bidirectional else 1)
         self.attention = AttentionPool(out_dim) if cfg.time_pooling == "attention" else None
+        pooled = pooled_width(cfg.time_pooling, out_dim)
         if cfg.layer_norm:  # only when asked: the guitar default's weights keep their names
-            self.norm = nn.LayerNorm(out_dim)
-        self.head = mlp_head(out_dim, cfg.head_hidden, cfg.head_dropout, n_classes)
+            self.norm = nn.LayerNorm(pooled)
+        self.head = mlp_head(pooled, cfg.head_hidden, cfg.head_dropout, n_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         seq = x if x.dim() == 3 else x.permute(0, 3, 1, 2).flatten(2)  # (B, T, features)

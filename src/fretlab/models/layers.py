@@ -55,15 +55,30 @@ class AttentionPool(nn.Module):
         return (weights * seq).sum(dim=1)
 
 
-def pool_sequence(out: torch.Tensor, mode: Literal["last", "mean", "attention"], attention: nn.Module | None,
+PoolMode = Literal["last", "mean", "meanstd", "attention"]
+
+
+def pooled_width(mode: PoolMode, out_dim: int) -> int:
+    """Width of :func:`pool_sequence`'s output for RNN outputs of ``out_dim``."""
+    return 2 * out_dim if mode == "meanstd" else out_dim
+
+
+def pool_sequence(out: torch.Tensor, mode: PoolMode, attention: nn.Module | None,
                   hidden: int, bidirectional: bool, lengths: torch.Tensor | None = None) -> torch.Tensor:
-    """Reduce RNN outputs ``(B, T, H)`` to ``(B, H)``; with ``lengths``, padded steps are ignored.
+    """Reduce RNN outputs ``(B, T, H)`` to ``(B, H)`` (``(B, 2H)`` for ``meanstd``); with ``lengths``, padded
+    steps are ignored.
 
     ``last`` takes the final (valid) step; for a bidirectional RNN that is the forward half's last step and
-    the backward half's first step (the backward pass ends at t=0).
+    the backward half's first step (the backward pass ends at t=0). ``meanstd`` is statistics pooling (the
+    mean and the standard deviation over the valid steps, as x-vectors pool): a track-level regressor then
+    sees how much each hidden unit varies, which the forest gets from its per-track std features.
     """
     if mode == "attention" and attention is None:
         raise ValueError("time_pooling 'attention' needs an AttentionPool module")
+    if mode == "meanstd":
+        mean = pool_sequence(out, "mean", None, hidden, bidirectional, lengths)
+        square = pool_sequence(out.square(), "mean", None, hidden, bidirectional, lengths)
+        return torch.cat([mean, (square - mean.square()).clamp_min(STD_FLOOR).sqrt()], dim=1)
     if lengths is None:
         if mode == "mean":
             return out.mean(dim=1)
@@ -80,6 +95,10 @@ def pool_sequence(out: torch.Tensor, mode: Literal["last", "mean", "attention"],
         return attention(out, valid)
     last = out[torch.arange(len(out), device=out.device), lengths - 1]
     return torch.cat([last[:, :hidden], out[:, 0, hidden:]], dim=1) if bidirectional else last
+
+
+# variance floor of meanstd pooling: the sqrt's gradient stays finite on a constant (or one-step) sequence
+STD_FLOOR = 1e-6
 
 
 # True packs unidirectional RNNs too: same outputs, slower on the CPU; the benchmark flips it to measure that.
