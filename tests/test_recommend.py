@@ -16,12 +16,18 @@ from fretlab.params import PlaylistSplit, Recommender, SynthesizePlaylists, load
 from fretlab.recommend.data import hide_songs, split_playlists
 from fretlab.recommend.losses import bce_loss, softmax_loss, warp_loss
 from fretlab.recommend.metrics import coverage, ndcg_at_k, popular_share, popular_songs, r_precision, recall_at_k
-from fretlab.recommend.model import SetTransformer, title_batch
+from fretlab.recommend.model import SetTransformer, title_batch, title_item_tokens
 from fretlab.recommend.modeldir import load_recommender, save_recommender
 from fretlab.recommend.sampling import top_p
 from fretlab.recommend.synthetic import THEMES, WORDS, make_catalogue, make_playlists
 from fretlab.recommend.titles import words
-from fretlab.recommend.training import cooccurrence_cosine, length_buckets, mask_playlist
+from fretlab.recommend.training import (
+    cooccurrence_cosine,
+    length_buckets,
+    make_optimizer,
+    mask_playlist,
+    title_song_distribution,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -260,3 +266,57 @@ def test_cooccurrence_warm_start_is_the_training_cosine_by_hand():
     sim = cooccurrence_cosine([np.array([0, 1]), np.array([0, 1, 2])], 3)
     r = 1 / math.sqrt(2)
     assert torch.allclose(sim, torch.tensor([[0.0, 1.0, r], [1.0, 0.0, r], [r, r, 0.0]]))
+
+
+# --- the title prior (title_item) and the zero-initialized head ---------------------------------------------------
+WIDE = {"embedding": 8, "song_hidden": 8, "sab_blocks": 1, "heads": 2, "title_encoder": "words", "title_buckets": 64,
+        "title_item": True, "title_item_buckets": 16, "head_zero_init": True}
+
+
+def test_title_prior_is_p_song_given_token_by_hand():
+    cfg = Recommender(**WIDE)
+    titles, playlists = ["gym", "gym run", "sad"], [np.array([0, 1]), np.array([1, 2]), np.array([3])]
+    prior = title_song_distribution(titles, playlists, 4, cfg)
+    row = {w: int(title_item_tokens(title_batch([w], cfg)[0], cfg)[0]) for w in ("gym", "run", "sad")}
+    assert len(set(row.values())) == 3, "the test words must not collide in 16 buckets"
+    # "gym" titles hold songs {0, 1} and {1, 2}: counts 1, 2, 1 of 4; "run": {1, 2}; "sad": {3}
+    assert torch.allclose(prior[row["gym"]], torch.tensor([0.25, 0.5, 0.25, 0.0]))
+    assert torch.allclose(prior[row["run"]], torch.tensor([0.0, 0.5, 0.5, 0.0]))
+    assert torch.allclose(prior[row["sad"]], torch.tensor([0.0, 0.0, 0.0, 1.0]))
+    assert prior[0].abs().sum() == 0  # padding
+
+
+def test_with_a_silent_head_the_logits_are_the_title_prior_and_title_off_drops_it():
+    cfg = Recommender(**WIDE)
+    model = SetTransformer(cfg, torch.rand(4, 3)).eval()
+    prior = title_song_distribution(["gym", "gym run", "sad"], [np.array([0, 1]), np.array([1, 2]), np.array([3])],
+                                    4, cfg)
+    with torch.no_grad():
+        model.title_item.weight.copy_(prior)
+        songs = torch.tensor([[0], [0], [0]])
+        logits = model(songs, title_batch(["gym run", "", "sad"], cfg))
+    def tokens(title: str) -> torch.Tensor:
+        return title_item_tokens(title_batch([title], cfg)[0], cfg)
+
+    assert torch.allclose(logits[0], prior[tokens("gym run")].mean(0))  # the mean over the title's tokens, no more
+    assert torch.allclose(logits[1], torch.zeros(4))  # no title: the prior is masked out
+    assert torch.allclose(logits[2], prior[tokens("sad")].mean(0))
+    off = SetTransformer(cfg.model_copy(update={"title": False}), torch.rand(4, 3)).eval()
+    with torch.no_grad():
+        off.title_item.weight.copy_(prior)
+        assert torch.allclose(off(songs, title_batch(["gym run", "", "sad"], off.cfg)), torch.zeros(3, 4))
+
+
+def test_a_fixed_title_prior_is_not_trained():
+    cfg = Recommender(**{**WIDE, "title_item_train": False})
+    model = SetTransformer(cfg, torch.rand(4, 3))
+    opt = make_optimizer(model, cfg)
+    trained = {id(p) for group in opt.param_groups for p in group["params"]}
+    assert id(model.title_item.weight) not in trained and id(model.head.weight) in trained
+    before = model.title_item.weight.detach().clone() + 1.0
+    with torch.no_grad():
+        model.title_item.weight.copy_(before)
+    loss = model(torch.tensor([[0, 1]]), title_batch(["gym"], cfg)).square().sum()
+    loss.backward()
+    opt.step()
+    assert torch.equal(model.title_item.weight, before)

@@ -277,7 +277,12 @@ class Recommender(_Section):
     item_item: bool = False  # logits add the mean over visible songs of a learned song x song matrix (zero diagonal)
     item_item_init: float = Field(0.0, ge=0.0)  # 0: that matrix starts at zeros; >0: this times the training cosine
     item_item_lr: float = Field(0.01, gt=0.0)  # Adam step of that matrix (its entries start at 0 and need to move)
+    head_zero_init: bool = False  # the vocabulary head starts at zero: training starts from the wide terms alone
     title: bool = True  # false: the title is ignored (title-conditioning check)
+    title_item: bool = False  # logits add the mean over the title's tokens of a learned token x song matrix
+    title_item_buckets: int = Field(2048, ge=16)  # that matrix's rows: the title tokens hashed again into this many
+    title_item_init: float = Field(0.0, ge=0.0)  # 0: zeros; >0: this times P(song | token) in the training titles
+    title_item_train: bool = True  # false: the matrix stays at its initial counts (a fixed title prior)
     title_encoder: Literal["hashing", "words"] = "hashing"  # hashing: words + char 3-5-grams; words: words only
     title_buckets: int = Field(8192, ge=16)  # hashing trick buckets of the title encoder
     sab_blocks: int = Field(3, ge=1)  # Set Attention Blocks before the PMA

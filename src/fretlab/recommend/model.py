@@ -52,7 +52,17 @@ class SetTransformer(nn.Module):
         self.seed = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         self.pma = MAB(dim, cfg.heads, cfg.dropout)
         self.head = nn.Linear(dim, n_songs)
+        if cfg.head_zero_init:  # the network's logits start silent: a residual on the warm-started wide terms
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
         self.item_item = nn.Parameter(torch.zeros(n_songs, n_songs)) if cfg.item_item else None
+        # the title's own wide term: a song's score rises with how often the title's tokens named playlists
+        # holding it; the attention path alone left the title unused (title on and off scored alike)
+        self.title_item = (nn.EmbeddingBag(cfg.title_item_buckets, n_songs, mode="mean", padding_idx=0)
+                           if cfg.title_item else None)
+        if self.title_item is not None:
+            nn.init.zeros_(self.title_item.weight)
+            self.title_item.weight.requires_grad_(cfg.title_item_train)
         if self.song_id is not None:
             nn.init.normal_(self.song_id.weight, std=0.02)
 
@@ -88,6 +98,8 @@ class SetTransformer(nn.Module):
             logits = logits + (pooled + mean_song) @ every.T / self.cfg.embedding ** 0.5
         if self.item_item is not None:
             logits = logits + self.item_item_scores(songs)
+        if self.title_item is not None:
+            logits = logits + self.title_item(title_item_tokens(title, self.cfg)) * has_title.unsqueeze(1)
         return logits
 
     def item_item_scores(self, songs: torch.Tensor) -> torch.Tensor:
@@ -97,6 +109,11 @@ class SetTransformer(nn.Module):
         visible.scatter_(1, torch.where(songs >= 0, songs, self.n_songs), 1.0)
         visible = visible[:, :-1] / visible[:, :-1].sum(1, keepdim=True).clamp_min(1.0)
         return visible @ self.item_item - visible * self.item_item.diagonal()
+
+
+def title_item_tokens(title: torch.Tensor, cfg: Recommender) -> torch.Tensor:
+    """Title token ids ``[B, T]`` (0 padded) re-hashed into the title-item matrix's ``1..title_item_buckets-1``."""
+    return torch.where(title > 0, 1 + title % (cfg.title_item_buckets - 1), 0)
 
 
 def pad_batch(lists: list[torch.Tensor] | list[list[int]], value: int) -> torch.Tensor:

@@ -16,7 +16,7 @@ from fretlab.recommend.baselines import interactions
 from fretlab.recommend.data import PlaylistSet
 from fretlab.recommend.losses import bce_loss, softmax_loss, warp_loss
 from fretlab.recommend.metrics import r_precision
-from fretlab.recommend.model import SetTransformer, pad_batch, score_playlists, title_batch
+from fretlab.recommend.model import SetTransformer, pad_batch, score_playlists, title_batch, title_item_tokens
 from fretlab.recommend.sampling import exclude, sample_negatives, top_k
 
 
@@ -77,12 +77,28 @@ def cooccurrence_cosine(playlists: list[np.ndarray], n_songs: int) -> torch.Tens
     return sim
 
 
+def title_song_distribution(titles: list[str], playlists: list[np.ndarray], n_songs: int,
+                            cfg: Recommender) -> torch.Tensor:
+    """[title_item_buckets, n_songs]: for each title token row, P(song | a training playlist's title holds it)
+    (the title-only baseline's statistic, over the model's hashed tokens); row 0 (padding) and unseen rows 0."""
+    counts = torch.zeros(cfg.title_item_buckets, n_songs)
+    for title, songs in zip(titles, playlists, strict=True):
+        rows = title_item_tokens(title_batch([title], cfg)[0], cfg).unique()
+        rows = rows[rows > 0]
+        if len(rows) and len(songs):
+            counts[rows.unsqueeze(1), torch.as_tensor(np.asarray(songs), dtype=torch.long).unsqueeze(0)] += 1.0
+    return counts / counts.sum(1, keepdim=True).clamp_min(1.0)
+
+
 def make_optimizer(model: SetTransformer, cfg: Recommender) -> torch.optim.Optimizer:
-    """Adam at ``cfg.lr`` (decoupled weight decay ``cfg.weight_decay``); the item-item matrix at ``item_item_lr``."""
-    rest = [p for n, p in model.named_parameters() if n != "item_item"]
+    """Adam at ``cfg.lr`` (decoupled weight decay ``cfg.weight_decay``); the wide terms (the item-item and
+    title-item matrices), which start at zeros or counts and must move far, at ``item_item_lr``."""
+    wide_names = ("item_item", "title_item.weight")
+    rest = [p for n, p in model.named_parameters() if n not in wide_names and p.requires_grad]
+    wide = [p for n, p in model.named_parameters() if n in wide_names and p.requires_grad]
     groups = [{"params": rest}]
-    if model.item_item is not None:
-        groups.append({"params": [model.item_item], "lr": cfg.item_item_lr})
+    if wide:
+        groups.append({"params": wide, "lr": cfg.item_item_lr})
     return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
@@ -107,6 +123,10 @@ def train_recommender(cfg: Recommender, features: torch.Tensor, train: PlaylistS
     if model.item_item is not None and cfg.item_item_init > 0:
         with torch.no_grad():
             model.item_item.copy_(cfg.item_item_init * cooccurrence_cosine(train.visible, model.n_songs))
+    if model.title_item is not None and cfg.title_item_init > 0:
+        with torch.no_grad():
+            model.title_item.weight.copy_(cfg.title_item_init * title_song_distribution(
+                train.titles, train.visible, model.n_songs, cfg))
     opt = make_optimizer(model, cfg)
     songs = [np.asarray(s) for s in train.visible]
     lengths = np.array([len(s) for s in songs])
