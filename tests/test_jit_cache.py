@@ -24,9 +24,21 @@ def test_every_librosa_module_with_cached_gufuncs_is_listed() -> None:
     assert found == set(jit_cache.GUFUNC_MODULES)
 
 
-def test_warm_imports_the_modules() -> None:
+def test_every_module_is_imported_while_the_lock_is_held(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    lock = tmp_path / "numba.lock"
+    monkeypatch.setattr(jit_cache, "lock_path", lambda: lock)
+    held = []
+
+    def record(name: str) -> object:  # is another process shut out at this moment?
+        try:
+            FileLock(lock).acquire(timeout=0)
+        except Timeout:
+            held.append(name)
+        return sys.modules.get(name)
+
+    monkeypatch.setattr(jit_cache.importlib, "import_module", record)
     assert jit_cache.warm_librosa_kernels() == list(jit_cache.GUFUNC_MODULES)
-    assert all(name in sys.modules for name in jit_cache.GUFUNC_MODULES)
+    assert held == list(jit_cache.GUFUNC_MODULES)
 
 
 def test_warm_waits_for_the_lock_another_process_holds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -46,12 +46,16 @@ def default_model_dir() -> str:
     return load_params(DEFAULT_PARAMS).paths.model if DEFAULT_PARAMS.is_file() else Paths().model
 
 
+def _add_model_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model-dir", type=Path, default=None,
+                   help="model directory (default: paths.model from ./params.yaml, i.e. models/default)")
+
+
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="classify a note or a whole recording", description=PREDICT_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("audio", type=Path, help="audio file (WAV, FLAC, ...)")
-    p.add_argument("--model-dir", type=Path, default=None,
-                   help="model directory (default: paths.model from ./params.yaml, i.e. models/default)")
+    _add_model_dir(p)
     p.add_argument("--fold", type=int, default=None,
                    help="cross-validation recipes: use fold K's model, <model dir>/fold<K> (run in the recipe dir)")
     p.add_argument("--mode", choices=("auto", "note", "timeline"), default="auto",
@@ -97,8 +101,7 @@ def _add_recommend(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recommend", help="continue a playlist (set transformer)", description=RECOMMEND_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("playlist", type=Path, help="playlist file: song ids, one per line, and an optional 'title:' line")
-    p.add_argument("--model-dir", type=Path, default=None,
-                   help="model directory (default: paths.model from ./params.yaml, i.e. models/default)")
+    _add_model_dir(p)
     p.add_argument("-k", "--top-k", type=int, default=10, dest="k", help="songs to recommend (default 10)")
     p.add_argument("--top-p", type=_probability, default=None,
                    help="sample the k songs from the top-p nucleus instead of taking the k best")
