@@ -79,7 +79,7 @@ def test_the_benchmark_take_gets_the_same_labels_on_every_event(model_dir, tmp_p
     results = [engine.predict_file(path, "timeline", progress=False)
                for engine in (OnnxPredictor(model_dir), Predictor(model_dir, "cpu"))]
     onnx, torch_ = (r["events"] for r in results)
-    assert len(onnx) == len(torch_) >= 250
+    assert len(onnx) == len(torch_) >= 150  # ~216 events in 3 min of the default data's licks
     assert [(e["onset_sec"], e["offset_sec"], e["label"]) for e in onnx] == [
         (e["onset_sec"], e["offset_sec"], e["label"]) for e in torch_]
     diff = max(abs(a["probabilities"][c] - b["probabilities"][c])

@@ -65,9 +65,35 @@ def _check_range(name: str, pair: tuple[float, float]) -> None:
         raise ValueError(f"{name} must be [low, high] with low <= high, got {list(pair)}")
 
 
+class SynthEffects(_Section):
+    """The recording chain drawn per synthetic guitar/bass file (fretlab.synth.recording_chain)."""
+
+    enabled: bool = True
+    drive_probability: float = Field(0.4, ge=0.0, le=1.0)  # electric instruments through an overdriven amp
+    drive_db: tuple[float, float] = (6.0, 30.0)  # pedalboard.Distortion drive
+    eq_db: float = Field(6.0, ge=0.0, le=24.0)  # low shelf, one peak and high shelf, each +- this
+    reverb_probability: float = Field(0.5, ge=0.0, le=1.0)
+    room_size: tuple[float, float] = (0.05, 0.6)  # pedalboard.Reverb room_size
+    reverb_wet: tuple[float, float] = (0.05, 0.3)  # wet_level (dry = 1 - wet)
+    lowpass_probability: float = Field(0.4, ge=0.0, le=1.0)  # codec / cheap microphone band limit
+    lowpass_hz: tuple[float, float] = (3500.0, 16000.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> SynthEffects:
+        for name in ("drive_db", "room_size", "reverb_wet", "lowpass_hz"):
+            _check_range(f"synthesize.effects.{name}", getattr(self, name))
+        if not (self.room_size[0] >= 0.0 and self.room_size[1] <= 1.0 and self.reverb_wet[0] >= 0.0
+                and self.reverb_wet[1] <= 1.0):
+            raise ValueError("synthesize.effects.room_size and reverb_wet must lie in [0, 1]")
+        if self.lowpass_hz[0] <= 0:
+            raise ValueError("synthesize.effects.lowpass_hz must be positive")
+        return self
+
+
 class Synthesize(_Section):
     n_events: int = Field(2000, ge=3)
     n_guitars: int = Field(20, ge=1)
+    n_basses: int = Field(6, ge=0)  # electric (4/5-string, fretless) and acoustic basses; 0: guitars only
     class_fractions: dict[str, float] = Field(
         default_factory=lambda: {"general_note": 0.7, "harmonic": 0.15, "dead_note": 0.15}
     )
@@ -77,11 +103,25 @@ class Synthesize(_Section):
     pitch_range: tuple[int, int] = (40, 88)
     snr_db: tuple[float, float] = (12.0, 40.0)
     gain_db: tuple[float, float] = (-24.0, 0.0)
+    bass_pitch_range: tuple[int, int] = (28, 67)
+    detune_semitones: tuple[int, int] = (-2, 0)  # per-instrument tuning offset (drop / half-step-down tunings)
+    snippet_sec: tuple[float, float] = (0.6, 3.0)  # one-note file length
+    snippet_onset_sec: tuple[float, float] = (0.0, 0.1)  # where a one-note file's note starts
+    sustain_sec: tuple[float, float] = (0.25, 3.0)  # how long a normal note rings before the player damps it
+    harmonic_attack_ms: tuple[float, float] = (2.0, 60.0)  # a harmonic's amplitude ramp (softer than a pluck)
+    harmonic_nodes: list[Literal[2, 3, 4, 5, 6]] = Field(default_factory=lambda: [2, 3, 4, 5, 6])  # 12th, 7th,
+    # 5th, 4th and 3rd-fret nodes (string length / node)
+    effects: SynthEffects = Field(default_factory=SynthEffects)
 
     @model_validator(mode="after")
     def _check(self) -> Synthesize:
-        for name in ("notes_per_lick", "pitch_range", "snr_db", "gain_db"):
+        for name in ("notes_per_lick", "pitch_range", "snr_db", "gain_db", "bass_pitch_range", "detune_semitones",
+                     "snippet_sec", "snippet_onset_sec", "sustain_sec", "harmonic_attack_ms"):
             _check_range(f"synthesize.{name}", getattr(self, name))
+        if not self.harmonic_nodes or len(set(self.harmonic_nodes)) != len(self.harmonic_nodes):
+            raise ValueError(f"synthesize.harmonic_nodes must list distinct nodes from 2-6, got {self.harmonic_nodes}")
+        if self.snippet_onset_sec[0] < 0 or self.snippet_sec[0] <= 0 or self.sustain_sec[0] <= 0:
+            raise ValueError("synthesize.snippet_sec, snippet_onset_sec and sustain_sec must be positive")
         if self.notes_per_lick[0] < 2:
             raise ValueError("synthesize.notes_per_lick must start at 2 or more")
         if any(v < 0 for v in self.class_fractions.values()) or sum(self.class_fractions.values()) <= 0:
@@ -718,6 +758,9 @@ class Predict(_Section):
     onset_delta: float = Field(0.07, ge=0.0)  # peak-picking threshold on the normalized onset envelope
     onset_wait_sec: float = Field(0.03, ge=0.0)  # shortest gap between two detected onsets
     onset_backtrack: bool = False  # move each onset back to the preceding energy minimum
+    # a one-note clip longer than a window starts at its first onset at least this share as strong as the
+    # strongest (fretlab.app.predict.note_start); 1.0: the strongest onset
+    note_onset_share: float = Field(0.5, gt=0.0, le=1.0)
     offset_db: float = Field(30.0, gt=0.0)  # an event ends once its RMS is this far below its peak (or at next onset)
     batch_size: int = Field(64, ge=1)  # windows per front-end + model call
 

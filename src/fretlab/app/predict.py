@@ -88,6 +88,29 @@ def detect_onsets(wave: np.ndarray, sr: int, settings: Predict) -> tuple[np.ndar
     return frames * hop / sr, strength
 
 
+def note_start(wave: np.ndarray, sr: int, settings: Predict) -> float | None:
+    """Where a one-note clip's note begins (seconds), or None when no onset is found.
+
+    The first onset at least ``settings.note_onset_share`` as strong as the strongest, not the
+    strongest: a sample library's note-off click or a slap's fret rattle can outdo the attack, and
+    a one-shot's note is the first thing in it. The envelope is computed with ``onset_n_fft`` samples
+    of silence in front, so that an attack at the file's first sample is as strong an onset as one
+    later in a take (without it, the centred first frame already holds the note). Moved back to the
+    preceding minimum of the onset envelope, because spectral flux peaks a frame or two after the
+    attack begins and training windows start at the attack itself.
+    """
+    hop = settings.onset_hop_length
+    lead = settings.onset_n_fft // hop  # frames of silence in front: an attack at sample 0 has a full flux step
+    padded = np.concatenate([np.zeros(lead * hop, dtype=np.float32), np.asarray(wave, dtype=np.float32)])
+    envelope = onset_strength(padded, sr, hop, settings.onset_n_fft, settings.onset_n_mels)
+    frames = detect_onset_frames(envelope, sr, hop, settings.onset_delta, round(settings.onset_wait_sec * sr / hop))
+    if not len(frames):
+        return None
+    strength = envelope[frames]
+    first = frames[np.flatnonzero(strength >= settings.note_onset_share * strength.max())[0]]
+    return max(0.0, float((backtrack(np.array([first]), envelope)[0] - lead) * hop / sr))
+
+
 def event_offsets(wave: np.ndarray, sr: int, onsets: np.ndarray, settings: Predict) -> np.ndarray:
     """Each event's end: where its RMS falls ``offset_db`` below its peak, else the next onset (or the end)."""
     if len(onsets) == 0:
@@ -196,15 +219,14 @@ class Predictor:
 
         Clip models (``featurize.window_hop``) average windows over the whole clip; a clip that fits
         one window is centre-padded like a training snippet; a longer one is windowed from its
-        strongest onset like a note inside a training recording.
+        note's start (:func:`note_start`) like a note inside a training recording.
         """
         sr = self.cfg.sample_rate
         if self.cfg.window_hop is not None:
             return list(clip_window_onsets(0.0, len(wave) / sr, self.cfg))
         if len(wave) <= self.cfg.n_samples:
             return [None]
-        onsets, strength = detect_onsets(wave, sr, self.settings)
-        return [float(onsets[int(np.argmax(strength))])] if len(onsets) else [None]
+        return [note_start(wave, sr, self.settings)]
 
     def predict_note(self, wave: np.ndarray) -> NotePrediction:
         """Classify ``wave`` as one note: the mean window probability when it spans several windows."""

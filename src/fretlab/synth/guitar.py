@@ -1,10 +1,11 @@
-"""Synthetic guitar-note generator: the embedded default dataset.
+"""Synthetic guitar- and bass-note generator: the embedded default dataset.
 
 A physically motivated plucked-string model (see ``docs/synthesis.md``): inharmonic partials
 weighted by pluck and pickup position, frequency-dependent decay, body resonances, attack
-noise, and expression styles NO/BE/SL/VI (general notes, incl. palm mutes), HA (natural
-harmonics) and DN (dead notes). Each file is rendered from its own seed, so the dataset is
-identical whatever the number of worker processes.
+noise, and expression styles NO/BE/SL/VI (general notes, incl. palm mutes and bass slaps), HA
+(natural harmonics) and DN (dead notes), played on guitars and on basses (as in IDMT-SMT-Bass),
+then through a randomized recording chain (``fretlab.synth.recording_chain``). Each file is
+rendered from its own seed, so the dataset is identical whatever the number of worker processes.
 """
 
 from __future__ import annotations
@@ -21,9 +22,14 @@ from tqdm import tqdm
 
 from fretlab.io import atomic_path
 from fretlab.params import Synthesize
+from fretlab.synth.recording_chain import band_limit, colour
 
 OPEN_STRINGS = (40, 45, 50, 55, 59, 64)  # standard tuning, MIDI
-HARMONIC_NODES = {2: 12, 3: 19, 4: 24}  # node divisor -> semitones above the open string
+BASS_STRINGS = (28, 33, 38, 43)  # four-string bass, MIDI; a five-string adds a low B (23)
+LOW_B = 23
+FRETS = 20
+ELECTRIC_KINDS = ("electric", "bass_electric", "bass_fretless")
+HARMONIC_NODES = {2: 12, 3: 19, 4: 24, 5: 28, 6: 31}  # node divisor -> semitones above the open string
 GENERAL_STYLES = ("NO", "BE", "SL", "VI")
 LABEL_STYLES = {"harmonic": "HA", "dead_note": "DN"}
 FADE_SEC = 0.02
@@ -34,7 +40,7 @@ class Guitar:
     """One virtual instrument: its body, strings, pickup and player."""
 
     name: str
-    kind: str  # acoustic | classical | electric
+    kind: str  # acoustic | classical | electric | bass_electric | bass_fretless | bass_acoustic
     body_freqs: tuple[float, ...]
     body_q: tuple[float, ...]
     body_gains: tuple[float, ...]
@@ -43,20 +49,30 @@ class Guitar:
     hf_damping: float
     inharmonicity: float
     pickup_pos: float | None
+    open_strings: tuple[int, ...] = OPEN_STRINGS  # MIDI, lowest first, after the instrument's tuning offset
+
+    @property
+    def is_bass(self) -> bool:
+        return self.kind.startswith("bass")
+
+    @property
+    def is_electric(self) -> bool:
+        return self.kind in ELECTRIC_KINDS
 
 
 @dataclass(frozen=True)
 class NoteSpec:
     label: str
     style: str
-    excitation: str  # FS finger, PK pick, MU palm-muted
+    excitation: str  # FS finger, PK pick, MU palm-muted, ST slap thumb, SP slap pop (bass)
     pitch: int
-    string: int
+    string: int  # index into the instrument's open_strings, lowest first
     duration: float  # sounding length before the player damps it
+    attack_sec: float | None = None  # harmonics: the amplitude ramp (None: drawn at render time)
 
 
-def make_guitar(index: int, rng: np.random.Generator) -> Guitar:
-    """Draw one virtual guitar's construction and setup."""
+def make_guitar(index: int, rng: np.random.Generator, detune: tuple[int, int] = (0, 0)) -> Guitar:
+    """Draw one virtual guitar's construction and setup (tuned ``detune`` semitones from standard)."""
     kind = ("acoustic", "classical", "electric")[index % 3]
     n_modes = int(rng.integers(3, 6))
     base = {"acoustic": 100.0, "classical": 95.0, "electric": 180.0}[kind]
@@ -73,6 +89,35 @@ def make_guitar(index: int, rng: np.random.Generator) -> Guitar:
         hf_damping=float(rng.uniform(0.5, 2.0)),
         inharmonicity=float(rng.uniform(2e-5, 2.5e-4)),
         pickup_pos=float(rng.uniform(0.05, 0.25)) if kind == "electric" else None,
+        open_strings=_tuned(OPEN_STRINGS, detune, rng),
+    )
+
+
+def _tuned(strings: tuple[int, ...], detune: tuple[int, int], rng: np.random.Generator) -> tuple[int, ...]:
+    offset = int(rng.integers(detune[0], detune[1] + 1))
+    return tuple(p + offset for p in strings)
+
+
+def make_bass(index: int, rng: np.random.Generator, detune: tuple[int, int] = (0, 0)) -> Guitar:
+    """Draw one virtual bass: electric (four or five strings), fretless or acoustic."""
+    kind = ("bass_electric", "bass_fretless", "bass_electric", "bass_acoustic")[index % 4]
+    n_modes = int(rng.integers(2, 5))
+    base = 70.0 if kind == "bass_acoustic" else 150.0
+    freqs = np.sort(base * np.exp(rng.uniform(0.0, 2.8, n_modes)))
+    gains = rng.uniform(0.5, 3.0, n_modes) * (1.0 if kind == "bass_acoustic" else 0.3)
+    strings = ((LOW_B,) if kind == "bass_electric" and rng.random() < 0.4 else ()) + BASS_STRINGS
+    return Guitar(
+        name=f"bass_{index:03d}",
+        kind=kind,
+        body_freqs=tuple(freqs),
+        body_q=tuple(rng.uniform(3.0, 15.0, n_modes)),
+        body_gains=tuple(gains),
+        brightness_hz=float(rng.uniform(900, 2500) if kind == "bass_acoustic" else rng.uniform(1200, 5000)),
+        decay_sec=float(rng.uniform(1.0, 2.0) if kind == "bass_acoustic" else rng.uniform(1.5, 4.0)),
+        hf_damping=float(rng.uniform(0.8, 3.0)),
+        inharmonicity=float(rng.uniform(5e-5, 4e-4)),
+        pickup_pos=float(rng.uniform(0.08, 0.3)) if kind != "bass_acoustic" else None,
+        open_strings=_tuned(strings, detune, rng),
     )
 
 
@@ -109,20 +154,40 @@ def _pitch_curve(style: str, n: int, sr: int, rng: np.random.Generator) -> np.nd
     return np.ones(n, dtype=np.float32)
 
 
+PARTIAL_FLOOR = 1e-5  # -100 dB of the loudest partial: a partial is not rendered once it decays below
+BLOCK = 8192  # samples per rendering block: only the partials still sounding are summed in a block
+
+
 def _partials(
     freqs: np.ndarray, amps: np.ndarray, rates: np.ndarray, ratio: np.ndarray, sr: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Sum of exponentially decaying sinusoids following a shared pitch curve."""
+    """Sum of exponentially decaying sinusoids following a shared pitch curve.
+
+    Rendered block by block, each block summing only the partials above ``PARTIAL_FLOOR``: on a
+    several-second note the upper partials are gone in a fraction of a second, so long notes cost
+    little more than short ones.
+    """
     n = len(ratio)
     keep = (freqs * ratio.max() < 0.45 * sr) & (amps > 1e-4)
     freqs, amps, rates = freqs[keep], amps[keep], rates[keep]
+    out = np.zeros(n, dtype=np.float32)
     if freqs.size == 0:
-        return np.zeros(n, dtype=np.float32)
-    t = np.arange(n, dtype=np.float32) / sr
-    base_phase = (2 * np.pi / sr) * np.cumsum(ratio, dtype=np.float64)
-    phase = freqs[:, None] * base_phase[None, :].astype(np.float32) + rng.uniform(0, 2 * np.pi, (freqs.size, 1))
-    env = np.exp(-rates[:, None].astype(np.float32) * t[None, :])
-    return (amps[:, None].astype(np.float32) * env * np.sin(phase)).sum(axis=0).astype(np.float32)
+        return out
+    phase0 = rng.uniform(0, 2 * np.pi, (freqs.size, 1))
+    peak = amps.max()
+    life = np.log(np.maximum(amps / (peak * PARTIAL_FLOOR), 1.0)) / np.maximum(rates, 1e-6)  # seconds
+    base_phase = ((2 * np.pi / sr) * np.cumsum(ratio, dtype=np.float64)).astype(np.float32)
+    for start in range(0, n, BLOCK):
+        alive = life * sr > start
+        if not alive.any():
+            break
+        stop = min(n, start + BLOCK)
+        t = np.arange(start, stop, dtype=np.float32) / sr
+        f, a, r = freqs[alive, None].astype(np.float32), amps[alive, None], rates[alive, None].astype(np.float32)
+        block = a.astype(np.float32) * np.exp(-r * t[None, :]) * np.sin(f * base_phase[None, start:stop]
+                                                                      + phase0[alive])
+        out[start:stop] = block.sum(axis=0)
+    return out
 
 
 def _attack_noise(n: int, sr: int, level: float, tau: float, cutoff: float, rng: np.random.Generator) -> np.ndarray:
@@ -146,23 +211,24 @@ def render_plucked(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gener
     n = int((note.duration + FADE_SEC) * sr) + 1
     f0 = _midi_hz(note.pitch)
     k = np.arange(1, 41, dtype=np.float64)
-    b = guitar.inharmonicity * (1.0 + 0.5 * (5 - note.string) / 5)
-    freqs = k * f0 * np.sqrt(1.0 + b * k**2)
+    freqs = k * f0 * np.sqrt(1.0 + _inharmonicity(guitar, note.string) * k**2)
     muted = note.excitation == "MU"
-    pluck = rng.uniform(0.06, 0.14) if note.excitation == "PK" else rng.uniform(0.12, 0.3)
-    slope = {"PK": rng.uniform(1.0, 1.5), "FS": rng.uniform(1.4, 2.0), "MU": rng.uniform(1.6, 2.4)}[note.excitation]
+    pluck = rng.uniform(0.06, 0.14) if note.excitation in ("PK", "SP", "ST") else rng.uniform(0.12, 0.3)
+    slope = {"PK": rng.uniform(1.0, 1.5), "FS": rng.uniform(1.4, 2.0), "MU": rng.uniform(1.6, 2.4),
+             "ST": rng.uniform(0.9, 1.4), "SP": rng.uniform(0.7, 1.2)}[note.excitation]
     amps = np.abs(np.sin(np.pi * k * pluck)) / k**slope
     if guitar.pickup_pos is not None:
         amps *= 0.3 + np.abs(np.sin(np.pi * k * guitar.pickup_pos))
     brightness = guitar.brightness_hz * (rng.uniform(0.15, 0.45) if muted else rng.uniform(0.7, 1.3))
     amps *= _body_response(guitar, freqs) * np.exp(-freqs / brightness)
-    tau = guitar.decay_sec * rng.uniform(0.7, 1.3) * (110.0 / f0) ** 0.3
+    tau = guitar.decay_sec * rng.uniform(0.7, 2.0) * (110.0 / f0) ** 0.3
     if muted:
         tau = rng.uniform(0.04, 0.2)
     rates = 1.0 / tau + guitar.hf_damping * (1.0 + 6.0 * muted) * (freqs / 1000.0) ** 2
     ratio = _pitch_curve(note.style, n, sr, rng)
     sig = _partials(freqs, amps / amps.max(), rates, ratio, sr, rng)
-    noise_level = {"PK": rng.uniform(0.05, 0.4), "FS": rng.uniform(0.01, 0.12), "MU": rng.uniform(0.08, 0.4)}
+    noise_level = {"PK": rng.uniform(0.05, 0.4), "FS": rng.uniform(0.01, 0.12), "MU": rng.uniform(0.08, 0.4),
+                   "ST": rng.uniform(0.2, 0.6), "SP": rng.uniform(0.3, 0.8)}  # slaps: the string hits the frets
     sig += _attack_noise(n, sr, noise_level[note.excitation] * np.abs(sig).max(), rng.uniform(0.002, 0.012),
                          rng.uniform(1500, 6000), rng)
     attack = int(rng.uniform(0.001, 0.004) * sr)
@@ -170,28 +236,37 @@ def render_plucked(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gener
     return _release(sig, note.duration, sr)
 
 
+def _inharmonicity(guitar: Guitar, string: int) -> float:
+    """B grows towards the instrument's lowest, thickest string."""
+    n = len(guitar.open_strings)
+    return guitar.inharmonicity * (1.0 + 0.5 * (n - 1 - string) / max(n - 1, 1))
+
+
 def render_harmonic(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generator) -> np.ndarray:
     """A natural harmonic: only partials at multiples of the node number survive, purer and longer."""
     n = int((note.duration + FADE_SEC) * sr) + 1
-    node = next(d for d, semis in HARMONIC_NODES.items() if OPEN_STRINGS[note.string] + semis == note.pitch)
-    f_open = _midi_hz(OPEN_STRINGS[note.string])
+    open_pitch = guitar.open_strings[note.string]
+    node = next(d for d, semis in HARMONIC_NODES.items() if open_pitch + semis == note.pitch)
+    f_open = _midi_hz(open_pitch)
     k = np.arange(1, 41, dtype=np.float64)
-    b = guitar.inharmonicity * (1.0 + 0.5 * (5 - note.string) / 5)
-    freqs = k * f_open * np.sqrt(1.0 + b * k**2)
+    freqs = k * f_open * np.sqrt(1.0 + _inharmonicity(guitar, note.string) * k**2)
     on_node = (k % node) == 0
     order = k / node
-    amps = np.where(on_node, 1.0 / order ** rng.uniform(1.2, 2.8), rng.uniform(0.02, 0.25) / k)
+    # off-node partials: from a clean touch (-50 dB) to a sloppy one (-12 dB), all killed within ms
+    amps = np.where(on_node, 1.0 / order ** rng.uniform(1.2, 2.8), np.exp(rng.uniform(np.log(0.003), np.log(0.25))) / k)
     if guitar.pickup_pos is not None:
         amps *= 0.3 + np.abs(np.sin(np.pi * k * guitar.pickup_pos))
     amps *= _body_response(guitar, freqs) * np.exp(-freqs / (guitar.brightness_hz * rng.uniform(0.8, 1.5)))
-    tau = guitar.decay_sec * rng.uniform(1.0, 2.0) * (110.0 / freqs[node - 1]) ** 0.2
+    # as long as, or longer than, a fretted note's: sustain alone must not tell the two apart (real
+    # one-shots of both ring for seconds)
+    tau = guitar.decay_sec * rng.uniform(0.7, 2.0) * (110.0 / freqs[node - 1]) ** 0.2
     rates = np.where(on_node, 1.0 / tau + 0.5 * guitar.hf_damping * (freqs / 1000.0) ** 2,
                      1.0 / rng.uniform(0.004, 0.03))  # the touching finger kills off-node partials
     ratio = _pitch_curve("VI" if rng.random() < 0.1 else "NO", n, sr, rng)
     sig = _partials(freqs, amps / amps.max(), rates, ratio, sr, rng)
     sig += _attack_noise(n, sr, rng.uniform(0.01, 0.2) * np.abs(sig).max(), rng.uniform(0.002, 0.01),
                          rng.uniform(1500, 6000), rng)
-    attack = int(rng.uniform(0.002, 0.012) * sr)
+    attack = int((note.attack_sec if note.attack_sec is not None else rng.uniform(0.002, 0.012)) * sr)
     sig[:attack] *= np.linspace(0.0, 1.0, attack, dtype=np.float32)
     return _release(sig, note.duration, sr)
 
@@ -216,24 +291,37 @@ def render_dead(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generato
 RENDERERS = {"harmonic": render_harmonic, "dead_note": render_dead, "general_note": render_plucked}
 
 
-def draw_note(label: str, cfg: Synthesize, rng: np.random.Generator) -> NoteSpec:
-    """Draw the style, excitation, string, pitch and duration of one note of class ``label``."""
-    lo, hi = cfg.pitch_range
+def draw_note(label: str, cfg: Synthesize, rng: np.random.Generator, instrument: Guitar | None = None) -> NoteSpec:
+    """Draw the style, excitation, string, pitch and duration of one note of class ``label``.
+
+    ``instrument`` sets the strings and pitch range (``synthesize.bass_pitch_range`` for a bass);
+    None: a guitar in standard tuning.
+    """
+    strings_midi = instrument.open_strings if instrument is not None else OPEN_STRINGS
+    bass = instrument is not None and instrument.is_bass
+    lo, hi = cfg.bass_pitch_range if bass else cfg.pitch_range
+    plucks = ["FS", "PK", "ST", "SP"] if bass else ["FS", "PK"]
     if label == "harmonic":
-        options = [(s, d) for s, open_p in enumerate(OPEN_STRINGS) for d, semis in HARMONIC_NODES.items()
-                   if lo <= open_p + semis <= hi]
+        # every node of every string the player has: a harmonic is not bounded by the highest fret
+        options = [(s, d) for s, open_p in enumerate(strings_midi) for d, semis in HARMONIC_NODES.items()
+                   if d in cfg.harmonic_nodes and lo <= open_p + semis]
+        if not options:  # a range holding no node of these strings: the nearest-fitting 12th-fret harmonic
+            options = [(len(strings_midi) - 1, 2)]
         string, node = options[rng.integers(len(options))]
-        return NoteSpec(label, "HA", str(rng.choice(["FS", "PK"])), OPEN_STRINGS[string] + HARMONIC_NODES[node],
-                        string, float(rng.uniform(0.7, 2.0)))
-    strings = [s for s, open_p in enumerate(OPEN_STRINGS) if open_p <= hi and open_p + 20 >= lo]
+        return NoteSpec(label, "HA", str(rng.choice(["FS", "PK"])), strings_midi[string] + HARMONIC_NODES[node],
+                        string, float(rng.uniform(0.7, max(2.0, cfg.sustain_sec[1]))),
+                        float(rng.uniform(*cfg.harmonic_attack_ms)) / 1000.0)
+    strings = [s for s, open_p in enumerate(strings_midi) if open_p <= hi and open_p + FRETS >= lo] or [0]
     string = int(rng.choice(strings))
-    pitch = int(np.clip(OPEN_STRINGS[string] + rng.integers(0, 21), lo, hi))
+    pitch = int(np.clip(strings_midi[string] + rng.integers(0, FRETS + 1), lo, hi))
     if label == "dead_note":
-        return NoteSpec(label, "DN", str(rng.choice(["FS", "PK"])), pitch, string, float(rng.uniform(0.015, 0.08)))
+        return NoteSpec(label, "DN", str(rng.choice(plucks)), pitch, string, float(rng.uniform(0.015, 0.08)))
     if rng.random() < 0.25:
         return NoteSpec(label, "NO", "MU", pitch, string, float(rng.uniform(0.08, 0.35)))
     style = str(rng.choice(GENERAL_STYLES, p=[0.4, 0.2, 0.2, 0.2]))
-    return NoteSpec(label, style, str(rng.choice(["FS", "PK"])), pitch, string, float(rng.uniform(0.25, 1.5)))
+    weights = [0.45, 0.2, 0.2, 0.15] if bass else [0.5, 0.5]
+    return NoteSpec(label, style, str(rng.choice(plucks, p=weights)), pitch, string,
+                    float(rng.uniform(*cfg.sustain_sec)))
 
 
 def _hum_and_hiss(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -252,13 +340,13 @@ def render_file(
     rng = np.random.default_rng(seed)
     sr = cfg.sample_rate
     lick = len(notes) > 1
-    onsets, t = [], rng.uniform(0.02, 0.2)
+    onsets, t = [], rng.uniform(*cfg.snippet_onset_sec) if not lick else rng.uniform(0.02, 0.2)
     for _ in notes:
         onsets.append(t)
         t += rng.uniform(0.2, 0.8) if lick else 0.0
     length = onsets[-1] + notes[-1].duration + FADE_SEC + rng.uniform(0.05, 0.3)
-    if not lick:
-        length = min(length, rng.uniform(0.5, 1.0))
+    if not lick:  # a one-shot: cut where the file ends, or the note dies out inside it
+        length = max(min(length, rng.uniform(*cfg.snippet_sec)), onsets[0] + 0.05)
     out = np.zeros(int(length * sr), dtype=np.float32)
     times = []
     for i, (note, onset) in enumerate(zip(notes, onsets, strict=True)):
@@ -273,11 +361,13 @@ def render_file(
         times.append((onset, min(onset + sounding, length)))
     if not lick:
         out = _release(out, length - FADE_SEC, sr)
-    active = out[np.abs(out) > 1e-4]
+    out = colour(out, sr, guitar.is_electric, cfg.effects, rng)
+    active = out[np.abs(out) > 1e-4 * (np.abs(out).max() + 1e-12)]
     signal_rms = float(np.sqrt(np.mean(active**2))) if active.size else 1.0
     noise = _hum_and_hiss(len(out), sr, rng)
     snr = rng.uniform(*cfg.snr_db)
     out += noise * signal_rms / (np.sqrt(np.mean(noise**2)) + 1e-12) * 10 ** (-snr / 20)
+    out = band_limit(out, sr, cfg.effects, rng)
     gain = 10 ** (rng.uniform(*cfg.gain_db) / 20)
     out *= gain / (np.abs(out).max() + 1e-9) * 0.99
     return out, times
@@ -294,21 +384,22 @@ class FileJob:
 def plan_dataset(cfg: Synthesize, classes: list[str], seed: int) -> list[FileJob]:
     """Decide every file's guitar, notes and seed (the whole dataset, before rendering)."""
     rng = np.random.default_rng(seed)
-    guitars = [make_guitar(i, rng) for i in range(cfg.n_guitars)]
+    instruments = ([make_guitar(i, rng, cfg.detune_semitones) for i in range(cfg.n_guitars)]
+                   + [make_bass(i, rng, cfg.detune_semitones) for i in range(cfg.n_basses)])
     fractions = np.array([cfg.class_fractions.get(c, 0.0) for c in classes], dtype=np.float64)
     counts = np.floor(fractions / fractions.sum() * cfg.n_events).astype(int)
     counts[int(np.argmax(fractions))] += cfg.n_events - counts.sum()
     labels = rng.permutation(np.repeat(classes, counts))
-    notes = [draw_note(str(label), cfg, rng) for label in labels]
     jobs, i = [], 0
     lick_budget = round(cfg.lick_fraction * cfg.n_events)
-    while i < len(notes):
+    while i < len(labels):
         size = 1
         if lick_budget >= cfg.notes_per_lick[0]:
             size = min(int(rng.integers(cfg.notes_per_lick[0], cfg.notes_per_lick[1] + 1)), lick_budget)
             lick_budget -= size
-        group = notes[i : i + size]
-        jobs.append(FileJob(f"{len(jobs):06d}", guitars[rng.integers(len(guitars))], group, int(rng.integers(2**31))))
+        instrument = instruments[rng.integers(len(instruments))]
+        notes = [draw_note(str(label), cfg, rng, instrument) for label in labels[i : i + size]]
+        jobs.append(FileJob(f"{len(jobs):06d}", instrument, notes, int(rng.integers(2**31))))
         i += size
     return list(rng.permutation(np.array(jobs, dtype=object)))
 

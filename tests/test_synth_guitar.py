@@ -1,0 +1,123 @@
+"""The guitar/bass note generator: plan, instruments, one-shot layout, partial rendering, recording chain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fretlab.params import ParamsError, SynthEffects, Synthesize, load_params
+from fretlab.synth.guitar import (
+    BASS_STRINGS,
+    HARMONIC_NODES,
+    LOW_B,
+    OPEN_STRINGS,
+    _partials,
+    draw_note,
+    make_bass,
+    make_guitar,
+    plan_dataset,
+    render_file,
+)
+from fretlab.synth.recording_chain import band_limit, colour
+
+CLASSES = ["general_note", "harmonic", "dead_note"]
+SR = 22050
+
+
+def _cfg(**changes) -> Synthesize:
+    return Synthesize(**{"n_events": 300, "sample_rate": SR, **changes})
+
+
+def test_the_plan_is_deterministic_and_holds_the_class_counts_asked_for():
+    cfg = _cfg()
+    a, b = plan_dataset(cfg, CLASSES, 7), plan_dataset(cfg, CLASSES, 7)
+    assert [(j.file_id, j.seed, j.notes) for j in a] == [(j.file_id, j.seed, j.notes) for j in b]
+    labels = [n.label for j in a for n in j.notes]
+    assert len(labels) == 300
+    assert labels.count("harmonic") == 45 and labels.count("dead_note") == 45
+
+
+def test_basses_play_in_their_own_range_and_their_harmonics_sit_on_nodes():
+    cfg = _cfg(n_guitars=2, n_basses=4, bass_pitch_range=(28, 67))
+    jobs = plan_dataset(cfg, CLASSES, 3)
+    bass_jobs = [j for j in jobs if j.guitar.is_bass]
+    assert bass_jobs and any(not j.guitar.is_bass for j in jobs)
+    for job in bass_jobs:
+        assert job.guitar.name.startswith("bass_")
+        for note in job.notes:
+            assert 28 <= note.pitch <= 67
+            if note.label == "harmonic":
+                open_pitch = job.guitar.open_strings[note.string]
+                assert note.pitch - open_pitch in HARMONIC_NODES.values()
+    excitations = {n.excitation for j in bass_jobs for n in j.notes}
+    assert excitations & {"ST", "SP"}, "basses are slapped too"
+
+
+def test_guitars_only_when_n_basses_is_zero():
+    jobs = plan_dataset(_cfg(n_basses=0), CLASSES, 1)
+    assert not any(j.guitar.is_bass for j in jobs)
+
+
+def test_detune_shifts_every_string_by_one_offset_in_range():
+    rng = np.random.default_rng(0)
+    for i in range(20):
+        strings = make_guitar(i, rng, (-2, 0)).open_strings
+        offsets = {s - o for s, o in zip(strings, OPEN_STRINGS, strict=True)}
+        assert len(offsets) == 1 and offsets.pop() in (-2, -1, 0)
+        bass = make_bass(i, rng, (0, 0)).open_strings
+        assert bass in (BASS_STRINGS, (LOW_B, *BASS_STRINGS))
+    assert make_guitar(0, rng).open_strings == OPEN_STRINGS  # no detune by default
+
+
+def test_a_one_shot_file_is_as_long_and_starts_where_the_params_say():
+    cfg = _cfg(snippet_sec=(2.0, 2.5), snippet_onset_sec=(0.0, 0.01), sustain_sec=(3.0, 3.5),
+               effects=SynthEffects(enabled=False))
+    rng = np.random.default_rng(5)
+    guitar = make_guitar(0, rng)
+    for seed in range(4):
+        note = draw_note("general_note", cfg, rng, guitar)
+        if note.excitation == "MU":
+            continue
+        audio, times = render_file([note], guitar, cfg, seed)
+        assert 2.0 <= len(audio) / SR <= 2.5 + 1e-3
+        onset, offset = times[0]
+        assert 0.0 <= onset <= 0.01
+        tail = audio[int((offset - 0.3) * SR): int((offset - 0.1) * SR)]
+        assert np.abs(tail).max() > 0.01, "a long note still rings near the end of the file"
+
+
+def test_block_rendering_equals_the_direct_sum_of_decaying_partials():
+    n = 3 * 8192 + 100  # crosses block boundaries
+    freqs = np.array([110.0, 220.0, 3000.0])
+    amps = np.array([1.0, 0.5, 0.3])
+    rates = np.array([1.0, 3.0, 400.0])  # the third dies below the floor in the first block
+    ratio = np.ones(n, dtype=np.float32)
+    got = _partials(freqs, amps, rates, ratio, SR, np.random.default_rng(1))
+    phase0 = np.random.default_rng(1).uniform(0, 2 * np.pi, (3, 1))
+    t = np.arange(n) / SR
+    base = 2 * np.pi / SR * np.cumsum(np.ones(n))
+    want = (amps[:, None] * np.exp(-rates[:, None] * t) * np.sin(freqs[:, None] * base + phase0)).sum(axis=0)
+    assert np.max(np.abs(got - want)) < 1e-3
+
+
+def test_the_recording_chain_is_off_when_disabled_and_band_limits_when_on():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(SR).astype(np.float32) * 0.1
+    off = SynthEffects(enabled=False)
+    assert colour(x, SR, True, off, rng) is x and band_limit(x, SR, off, rng) is x
+    on = SynthEffects(lowpass_probability=1.0, lowpass_hz=(2000.0, 2000.0))
+    y = band_limit(x, SR, on, rng)
+    spec_x, spec_y = np.abs(np.fft.rfft(x)), np.abs(np.fft.rfft(y))
+    hz = np.fft.rfftfreq(len(x), 1 / SR)
+    assert spec_y[hz > 6000].mean() < 0.2 * spec_x[hz > 6000].mean()
+    assert spec_y[hz < 500].mean() > 0.8 * spec_x[hz < 500].mean()
+    coloured = colour(x, SR, True, SynthEffects(drive_probability=1.0, reverb_probability=1.0), rng)
+    assert coloured.shape == x.shape and np.isfinite(coloured).all() and not np.allclose(coloured, x)
+
+
+@pytest.mark.parametrize("bad", ["room_size: [0.2, 1.5]", "lowpass_hz: [0.0, 8000.0]", "drive_db: [30.0, 6.0]"])
+def test_bad_effect_params_are_refused_by_name(tmp_path, bad):
+    path = tmp_path / "params.yaml"
+    path.write_text(f"synthesize:\n  effects:\n    {bad}\n")
+    with pytest.raises(ParamsError, match=r"synthesize\.effects"):
+        load_params(path)
