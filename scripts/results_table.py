@@ -58,6 +58,7 @@ class Run:
     extra: tuple[str, ...]
     prefix: str = "rt"
     metrics: dict[str, Any] | None = field(default=None, compare=False)
+    all_metrics: dict[str, Any] = field(default_factory=dict, compare=False)  # every metrics file of the run
 
     @property
     def name(self) -> str:
@@ -207,6 +208,7 @@ def execute(runs: list[Run], jobs: int, poll_s: float) -> None:
         rec = records.get(run.name)
         if rec and rec["state"] == "success" and METRICS_FILE in rec["metrics"]:
             run.metrics = rec["metrics"][METRICS_FILE]
+            run.all_metrics = rec["metrics"]
 
 
 def recipe_parser(description: str, variants: list[str], prefix: str, json_out: str, poll_s: float = 20.0,

@@ -45,10 +45,11 @@ def test_basses_play_in_their_own_range_and_their_harmonics_sit_on_nodes():
     for job in bass_jobs:
         assert job.guitar.name.startswith("bass_")
         for note in job.notes:
-            assert 28 <= note.pitch <= 67
-            if note.label == "harmonic":
+            if note.label == "harmonic":  # on a node of a string: not bounded by the highest fret
                 open_pitch = job.guitar.open_strings[note.string]
-                assert note.pitch - open_pitch in HARMONIC_NODES.values()
+                assert note.pitch - open_pitch in HARMONIC_NODES.values() and note.pitch >= 28
+            else:
+                assert 28 <= note.pitch <= 67
     excitations = {n.excitation for j in bass_jobs for n in j.notes}
     assert excitations & {"ST", "SP"}, "basses are slapped too"
 
@@ -121,3 +122,18 @@ def test_bad_effect_params_are_refused_by_name(tmp_path, bad):
     path.write_text(f"synthesize:\n  effects:\n    {bad}\n")
     with pytest.raises(ParamsError, match=r"synthesize\.effects"):
         load_params(path)
+
+
+def test_two_polarizations_split_each_partial_into_a_fast_and_a_slower_detuned_one():
+    from fretlab.synth.guitar import _two_polarizations
+
+    freqs, amps, rates = np.array([100.0, 200.0, 300.0]), np.array([1.0, 0.5, 0.25]), np.array([2.0, 4.0, 8.0])
+    f2, a2, r2 = _two_polarizations(freqs, amps, rates, np.random.default_rng(0))
+    assert f2.shape == a2.shape == r2.shape == (6,)
+    np.testing.assert_allclose(a2[:3] + a2[3:], amps)  # the amplitude is shared, not added
+    np.testing.assert_array_equal(f2[:3], freqs)
+    assert np.all(np.abs(f2[3:] / freqs - 1) <= 1.5e-3) and np.all(r2[3:] < rates) and np.all(r2[:3] == rates)
+    cfg = _cfg(two_stage_decay=True, effects=SynthEffects(enabled=False))
+    rng = np.random.default_rng(1)
+    audio, _ = render_file([draw_note("general_note", cfg, rng, make_guitar(0, rng))], make_guitar(0, rng), cfg, 2)
+    assert np.isfinite(audio).all() and np.abs(audio).max() > 0

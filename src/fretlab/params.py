@@ -111,6 +111,7 @@ class Synthesize(_Section):
     harmonic_attack_ms: tuple[float, float] = (2.0, 60.0)  # a harmonic's amplitude ramp (softer than a pluck)
     harmonic_nodes: list[Literal[2, 3, 4, 5, 6]] = Field(default_factory=lambda: [2, 3, 4, 5, 6])  # 12th, 7th,
     # 5th, 4th and 3rd-fret nodes (string length / node)
+    two_stage_decay: bool = False  # each partial as two polarizations: a quick drop, then a long, beating tail
     effects: SynthEffects = Field(default_factory=SynthEffects)
 
     @model_validator(mode="after")

@@ -84,7 +84,9 @@ def make_guitar(index: int, rng: np.random.Generator, detune: tuple[int, int] = 
         body_freqs=tuple(freqs),
         body_q=tuple(rng.uniform(4.0, 25.0, n_modes)),
         body_gains=tuple(gains),
-        brightness_hz=float(rng.uniform(1500, 3500) if kind == "classical" else rng.uniform(2500, 7000)),
+        # a roll-off in Hz, so it darkens high notes most: kept high enough that a 20th-fret note still
+        # has strong 2nd and 3rd partials, as recorded ones do (a harmonic is the pure one)
+        brightness_hz=float(rng.uniform(2500, 5000) if kind == "classical" else rng.uniform(4000, 10000)),
         decay_sec=float(rng.uniform(0.8, 1.6) if kind == "classical" else rng.uniform(1.2, 3.0)),
         hf_damping=float(rng.uniform(0.5, 2.0)),
         inharmonicity=float(rng.uniform(2e-5, 2.5e-4)),
@@ -190,6 +192,22 @@ def _partials(
     return out
 
 
+def _two_polarizations(
+    freqs: np.ndarray, amps: np.ndarray, rates: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each partial as two string polarizations: a fast-decaying one and a slower, slightly detuned one.
+
+    A real string's vertical and horizontal motions decay at different rates (the bridge loads them
+    differently) and at slightly different frequencies, so a recorded note shows a two-stage decay (a
+    quick drop, then a long tail) and beating; one exponential per partial shows neither.
+    """
+    share = rng.uniform(0.15, 0.6, freqs.size)  # of each partial's amplitude in the slow polarization
+    detune = 1.0 + rng.uniform(-1.0, 1.0, freqs.size) * 1.5e-3
+    slow = rng.uniform(0.2, 0.6, freqs.size)
+    return (np.concatenate([freqs, freqs * detune]), np.concatenate([amps * (1 - share), amps * share]),
+            np.concatenate([rates, rates * slow]))
+
+
 def _attack_noise(n: int, sr: int, level: float, tau: float, cutoff: float, rng: np.random.Generator) -> np.ndarray:
     t = np.arange(n, dtype=np.float32) / sr
     alpha = float(np.exp(-2 * np.pi * cutoff / sr))
@@ -206,7 +224,8 @@ def _release(sig: np.ndarray, duration: float, sr: int) -> np.ndarray:
     return sig
 
 
-def render_plucked(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generator) -> np.ndarray:
+def render_plucked(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generator,
+                   two_stage: bool = False) -> np.ndarray:
     """A fretted note (normal, bend, slide, vibrato or palm-muted)."""
     n = int((note.duration + FADE_SEC) * sr) + 1
     f0 = _midi_hz(note.pitch)
@@ -222,11 +241,14 @@ def render_plucked(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gener
     brightness = guitar.brightness_hz * (rng.uniform(0.15, 0.45) if muted else rng.uniform(0.7, 1.3))
     amps *= _body_response(guitar, freqs) * np.exp(-freqs / brightness)
     tau = guitar.decay_sec * rng.uniform(0.7, 2.0) * (110.0 / f0) ** 0.3
-    if muted:
-        tau = rng.uniform(0.04, 0.2)
+    if muted:  # from a hard chug to a light palm touch that lets the note ring for half a second
+        tau = float(np.exp(rng.uniform(np.log(0.04), np.log(0.6))))
     rates = 1.0 / tau + guitar.hf_damping * (1.0 + 6.0 * muted) * (freqs / 1000.0) ** 2
     ratio = _pitch_curve(note.style, n, sr, rng)
-    sig = _partials(freqs, amps / amps.max(), rates, ratio, sr, rng)
+    amps = amps / amps.max()
+    if two_stage:
+        freqs, amps, rates = _two_polarizations(freqs, amps, rates, rng)
+    sig = _partials(freqs, amps, rates, ratio, sr, rng)
     noise_level = {"PK": rng.uniform(0.05, 0.4), "FS": rng.uniform(0.01, 0.12), "MU": rng.uniform(0.08, 0.4),
                    "ST": rng.uniform(0.2, 0.6), "SP": rng.uniform(0.3, 0.8)}  # slaps: the string hits the frets
     sig += _attack_noise(n, sr, noise_level[note.excitation] * np.abs(sig).max(), rng.uniform(0.002, 0.012),
@@ -242,7 +264,8 @@ def _inharmonicity(guitar: Guitar, string: int) -> float:
     return guitar.inharmonicity * (1.0 + 0.5 * (n - 1 - string) / max(n - 1, 1))
 
 
-def render_harmonic(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generator) -> np.ndarray:
+def render_harmonic(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generator,
+                    two_stage: bool = False) -> np.ndarray:
     """A natural harmonic: only partials at multiples of the node number survive, purer and longer."""
     n = int((note.duration + FADE_SEC) * sr) + 1
     open_pitch = guitar.open_strings[note.string]
@@ -263,7 +286,10 @@ def render_harmonic(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gene
     rates = np.where(on_node, 1.0 / tau + 0.5 * guitar.hf_damping * (freqs / 1000.0) ** 2,
                      1.0 / rng.uniform(0.004, 0.03))  # the touching finger kills off-node partials
     ratio = _pitch_curve("VI" if rng.random() < 0.1 else "NO", n, sr, rng)
-    sig = _partials(freqs, amps / amps.max(), rates, ratio, sr, rng)
+    amps = amps / amps.max()
+    if two_stage:
+        freqs, amps, rates = _two_polarizations(freqs, amps, rates, rng)
+    sig = _partials(freqs, amps, rates, ratio, sr, rng)
     sig += _attack_noise(n, sr, rng.uniform(0.01, 0.2) * np.abs(sig).max(), rng.uniform(0.002, 0.01),
                          rng.uniform(1500, 6000), rng)
     attack = int((note.attack_sec if note.attack_sec is not None else rng.uniform(0.002, 0.012)) * sr)
@@ -271,7 +297,8 @@ def render_harmonic(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gene
     return _release(sig, note.duration, sr)
 
 
-def render_dead(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generator) -> np.ndarray:
+def render_dead(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generator,
+                two_stage: bool = False) -> np.ndarray:
     """A fretting-hand muted 'dead' note: percussive burst, a few heavily damped partials."""
     n = int((note.duration + FADE_SEC) * sr) + 1
     burst = _attack_noise(n, sr, 1.0, note.duration / rng.uniform(2.0, 4.0), rng.uniform(800, 4000), rng)
@@ -317,7 +344,7 @@ def draw_note(label: str, cfg: Synthesize, rng: np.random.Generator, instrument:
     if label == "dead_note":
         return NoteSpec(label, "DN", str(rng.choice(plucks)), pitch, string, float(rng.uniform(0.015, 0.08)))
     if rng.random() < 0.25:
-        return NoteSpec(label, "NO", "MU", pitch, string, float(rng.uniform(0.08, 0.35)))
+        return NoteSpec(label, "NO", "MU", pitch, string, float(rng.uniform(0.08, 1.0)))
     style = str(rng.choice(GENERAL_STYLES, p=[0.4, 0.2, 0.2, 0.2]))
     weights = [0.45, 0.2, 0.2, 0.15] if bass else [0.5, 0.5]
     return NoteSpec(label, style, str(rng.choice(plucks, p=weights)), pitch, string,
@@ -350,7 +377,7 @@ def render_file(
     out = np.zeros(int(length * sr), dtype=np.float32)
     times = []
     for i, (note, onset) in enumerate(zip(notes, onsets, strict=True)):
-        sig = RENDERERS[note.label](note, guitar, sr, rng) * rng.uniform(0.5, 1.0)
+        sig = RENDERERS[note.label](note, guitar, sr, rng, cfg.two_stage_decay) * rng.uniform(0.5, 1.0)
         sounding = note.duration
         if i + 1 < len(notes) and rng.random() < 0.7:  # the next pluck chokes this note
             sounding = min(sounding, onsets[i + 1] - onset)

@@ -1,0 +1,94 @@
+"""Sim-to-real table: the default model's check-set figures over seeds, and what each generator change adds.
+
+Run from the repository root with a committed params.yaml. Each (variant, seed) is one named, queued
+experiment (``tr-<variant>-s<seed>``, ``scripts/results_table.py``'s machinery); seeds go through
+``base.seed``, which drives synthesis, the split and training. The check set itself is rendered without
+randomness and never trained on, so every run is scored on the same 408 notes (TimGM6mb; more when
+Debian's soundfonts are installed). Finished experiments are reused.
+
+    python scripts/transfer_results.py                                   # default x 42 43 44
+    python scripts/transfer_results.py --variants no-effects,no-basses,short-one-shots,strongest-onset --seeds 42
+
+Writes ``--json`` (every figure per run) and prints the markdown table for docs/synthesis.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from results_table import Run, Variant, check_committed_params, execute, mean_std, recipe_parser, select_runs
+
+VARIANTS = (
+    Variant("default", "every change on (the default)", ()),
+    Variant("no-effects", "no recording chain (amp, EQ, room, codec)", ("synthesize.effects.enabled=false",)),
+    Variant("no-basses", "guitars only", ("synthesize.n_basses=0",)),
+    Variant("short-one-shots", "one-shots 0.5-1 s, notes <= 1.5 s (the old layout)",
+            ("synthesize.snippet_sec=[0.5,1.0]", "synthesize.snippet_onset_sec=[0.02,0.2]",
+             "synthesize.sustain_sec=[0.25,1.5]")),
+    Variant("old-harmonics", "harmonics at nodes 2-4 only, 2-12 ms attack",
+            ("synthesize.harmonic_nodes=[2,3,4]", "synthesize.harmonic_attack_ms=[2.0,12.0]")),
+    Variant("strongest-onset", "a long note windowed from its strongest onset", ("predict.note_onset_share=1.0",)),
+)
+CHECKSET_FILE = "checkset/metrics.json"
+TEST_FILE = "metrics/test.json"
+
+
+def figures(run: Run) -> dict[str, float]:
+    """Synthetic test macro-F1 and the check set's headline figures of one finished run."""
+    check = run.all_metrics.get(CHECKSET_FILE, {})
+    out = {"synthetic test macro-F1": run.all_metrics[TEST_FILE]["macro_f1"]}
+    if check:
+        out |= {"check macro-F1": check["macro_f1"], "check accuracy": check["accuracy"],
+                "harmonic recall": check["per_class"]["harmonic"]["recall"],
+                "general-note recall": check["per_class"]["general_note"]["recall"]}
+    return out
+
+
+def summarize(runs: list[Run]) -> dict[str, Any]:
+    """Per variant: every figure over the seeds that finished, and per-instrument check-set accuracy."""
+    out: dict[str, Any] = {}
+    for variant in dict.fromkeys(r.variant for r in runs):
+        done = [r for r in runs if r.variant == variant and r.metrics]
+        per_run = [figures(r) for r in done]
+        groups = [r.all_metrics.get(CHECKSET_FILE, {}).get("per_group", {}) for r in done]
+        out[variant.name] = {
+            "label": variant.label, "seeds": [r.seed for r in done], "experiments": [r.name for r in done],
+            "command": " ".join(["dvc exp run", *(f"-S {o}" for o in variant.overrides), "-S base.seed=<seed>"]),
+            "figures": {k: [f[k] for f in per_run] for k in (per_run[0] if per_run else {})},
+            "per_group_accuracy": {g: [p[g]["accuracy"] for p in groups if g in p]
+                                   for g in (groups[0] if groups else {})},
+        }
+    return out
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """One row per variant: mean ± std over seeds of each figure."""
+    names = next((list(v["figures"]) for v in summary.values() if v["figures"]), [])
+    lines = ["| variant | seeds | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for v in summary.values():
+        cells = [mean_std(v["figures"].get(n, [])) for n in names]
+        lines.append(f"| {v['label']} | {', '.join(map(str, v['seeds'])) or 'none'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = recipe_parser(__doc__, ["default"], "tr", "docs/results/transfer.json", poll_s=30.0)
+    args = parser.parse_args(argv)
+    runs, seeds = select_runs(parser, args, VARIANTS)
+    if not Path("dvc.yaml").is_file() or "checkset" not in Path("params.yaml").read_text():
+        parser.error("run from the repository root")
+    check_committed_params(parser)
+    execute(runs, args.jobs, args.poll)
+    summary = summarize(runs)
+    Path(args.json_out).write_text(json.dumps({"seeds": seeds, "extra_overrides": args.extra, "variants": summary},
+                                              indent=2) + "\n", encoding="utf-8")
+    print(markdown(summary))
+    print(f"\nwrote {args.json_out}")
+    return 0 if all(r.metrics for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
