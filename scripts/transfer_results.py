@@ -7,7 +7,8 @@ randomness and never trained on, so every run is scored on the same 408 notes (T
 Debian's soundfonts are installed). Finished experiments are reused.
 
     python scripts/transfer_results.py                                   # default x 42 43 44
-    python scripts/transfer_results.py --variants no-effects,no-basses,short-one-shots,strongest-onset --seeds 42
+    python scripts/transfer_results.py --variants default,no-effects,class-weights      # the README's ablation
+    python scripts/transfer_results.py --variants no-basses,short-one-shots,old-harmonics --seeds 42
 
 Writes ``--json`` (every figure per run) and prints the markdown table for docs/synthesis.md.
 """
@@ -30,6 +31,8 @@ VARIANTS = (
              "synthesize.sustain_sec=[0.25,1.5]")),
     Variant("old-harmonics", "harmonics at nodes 2-4 only, 2-12 ms attack",
             ("synthesize.harmonic_nodes=[2,3,4]", "synthesize.harmonic_attack_ms=[2.0,12.0]")),
+    Variant("class-weights", "balanced class weights in the loss", ("train.class_weights=true",)),
+    Variant("two-polarizations", "two-stage decay on", ("synthesize.two_stage_decay=true",)),
     Variant("strongest-onset", "a long note windowed from its strongest onset", ("predict.note_onset_share=1.0",)),
 )
 CHECKSET_FILE = "checkset/metrics.json"
