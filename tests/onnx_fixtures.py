@@ -62,6 +62,7 @@ def make_model_dir(out: Path, name: str) -> Path:
             model.std.fill_(20.0)
             head = [m for m in model.net.modules() if isinstance(m, torch.nn.Linear)][-1]
             head.weight.mul_(30.0)
+            head.bias[0] -= 1.0  # general_note would win every window of the fixtures' takes: mixed labels instead
     save_model_dir(out, model, params, CLASSES, {"best_epoch": 1})
     return out
 
