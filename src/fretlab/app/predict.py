@@ -77,11 +77,18 @@ def predict_settings(base: Predict, overrides: dict[str, Any] | None = None) -> 
         raise PredictError(f"invalid predict setting: {problems}") from None
 
 
+def _onset_frames(wave: np.ndarray, sr: int, settings: Predict) -> tuple[np.ndarray, np.ndarray]:
+    """The spectral-flux onset envelope of ``wave`` and its picked peak frames."""
+    hop = settings.onset_hop_length
+    envelope = onset_strength(wave, sr, hop, settings.onset_n_fft, settings.onset_n_mels)
+    return envelope, detect_onset_frames(envelope, sr, hop, settings.onset_delta,
+                                         round(settings.onset_wait_sec * sr / hop))
+
+
 def detect_onsets(wave: np.ndarray, sr: int, settings: Predict) -> tuple[np.ndarray, np.ndarray]:
     """Note onsets (seconds) found by spectral flux, and each one's onset strength."""
     hop = settings.onset_hop_length
-    envelope = onset_strength(wave, sr, hop, settings.onset_n_fft, settings.onset_n_mels)
-    frames = detect_onset_frames(envelope, sr, hop, settings.onset_delta, round(settings.onset_wait_sec * sr / hop))
+    envelope, frames = _onset_frames(wave, sr, settings)
     strength = envelope[frames] if len(frames) else np.zeros(0)
     if settings.onset_backtrack and len(frames):
         frames = backtrack(frames, envelope)
@@ -102,8 +109,7 @@ def note_start(wave: np.ndarray, sr: int, settings: Predict) -> float | None:
     hop = settings.onset_hop_length
     lead = settings.onset_n_fft // hop  # frames of silence in front: an attack at sample 0 has a full flux step
     padded = np.concatenate([np.zeros(lead * hop, dtype=np.float32), np.asarray(wave, dtype=np.float32)])
-    envelope = onset_strength(padded, sr, hop, settings.onset_n_fft, settings.onset_n_mels)
-    frames = detect_onset_frames(envelope, sr, hop, settings.onset_delta, round(settings.onset_wait_sec * sr / hop))
+    envelope, frames = _onset_frames(padded, sr, settings)
     if not len(frames):
         return None
     strength = envelope[frames]
