@@ -18,6 +18,7 @@ workspace as it is).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
 import statistics
@@ -89,18 +90,24 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.split("."), yaml.safe_load(value)
 
 
-def matches(params: dict[str, Any], overrides: tuple[str, ...]) -> bool:
-    """Whether an experiment's params.yaml already holds every override."""
+def with_overrides(baseline: dict[str, Any], overrides: tuple[str, ...]) -> dict[str, Any]:
+    """``baseline`` (a params.yaml as data) with every ``-S`` override applied, as ``dvc exp run`` would write it."""
+    out = copy.deepcopy(baseline)
     for item in overrides:
-        keys, want = parse_override(item)
-        node: Any = params
-        for key in keys:
-            if not isinstance(node, dict) or key not in node:
-                return False
-            node = node[key]
-        if node != want:
-            return False
-    return True
+        *parents, key = (keys := parse_override(item)[0])
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SystemExit(f"override {item!r}: {'.'.join(keys)} goes through a value that is not a section")
+        node[key] = parse_override(item)[1]
+    return out
+
+
+def matches(params: dict[str, Any], overrides: tuple[str, ...], baseline: dict[str, Any]) -> bool:
+    """Whether an experiment's params.yaml is exactly ``baseline`` with ``overrides``: a run made before any
+    other params change (a new default model, say) is stale even where it holds every override."""
+    return params == with_overrides(baseline, overrides)
 
 
 def exp_records(show: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -177,11 +184,12 @@ def execute(runs: list[Run], jobs: int, poll_s: float) -> None:
     """Queue what is not already done, run the queue, and attach each run's test metrics."""
     # every commit's experiments: a run finished before the last commit is reused if its params match
     existing = exp_records(json.loads(_dvc("exp", "show", "--json", "--all-commits")))
+    baseline = yaml.safe_load(Path("params.yaml").read_text(encoding="utf-8"))  # committed: check_committed_params
     todo = []
     for run in runs:
         rec = existing.get(run.name)
         if rec and rec["state"] == "success" and METRICS_FILE in rec["metrics"] and matches(rec["params"],
-                                                                                              run.overrides):
+                                                                                              run.overrides, baseline):
             print(f"reusing finished experiment {run.name}")
             continue
         if rec:

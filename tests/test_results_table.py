@@ -58,10 +58,21 @@ def test_bad_arguments_fail_clearly(rt) -> None:
 
 def test_finished_experiments_are_reused_only_with_the_same_params(rt) -> None:
     run = rt.plan([rt.VARIANTS[1]], [7], ["train.epochs=2"])[0]
-    params = {"train": {"epochs": 2}, "model": {"crnn": {"time_pooling": "mean"}}, "base": {"seed": 7}}
-    assert rt.matches(params, run.overrides)
-    assert not rt.matches({**params, "base": {"seed": 8}}, run.overrides)
-    assert not rt.matches({"train": {"epochs": 2}}, run.overrides)
+    baseline = {"train": {"epochs": 30, "lr": 0.01}, "model": {"name": "crnn", "crnn": {"time_pooling": "attention"}},
+                "base": {"seed": 42}}
+    params = {"train": {"epochs": 2, "lr": 0.01}, "model": {"name": "crnn", "crnn": {"time_pooling": "mean"}},
+              "base": {"seed": 7}}
+    assert rt.matches(params, run.overrides, baseline)
+    assert not rt.matches({**params, "base": {"seed": 8}}, run.overrides, baseline)
+    assert not rt.matches({"train": {"epochs": 2}}, run.overrides, baseline)
+    # every override held, but the baseline moved on since the run (a new default model): stale, not reused
+    assert not rt.matches(params, run.overrides, {**baseline, "model": {"name": "rf", "crnn": {}}})
+    assert baseline["train"]["epochs"] == 30  # the baseline is not modified
+
+
+def test_overrides_add_keys_as_hydra_plus_does(rt) -> None:
+    out = rt.with_overrides({"split": {"fractions": [0.7, 0.3]}}, ("+split.min_values.tier_confidence=0.5",))
+    assert out == {"split": {"fractions": [0.7, 0.3], "min_values": {"tier_confidence": 0.5}}}
 
 
 def _metrics(acc: float, f1: float) -> dict:

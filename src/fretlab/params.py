@@ -224,6 +224,7 @@ class SynthesizeRudiments(_Section):
         default_factory=lambda: {"beginner": 0.1, "intermediate": 0.25, "advanced": 0.43, "professional": 0.22}
     )
     take_skill_sd: float = Field(0.08, ge=0.0, le=0.5)  # a take's effective skill around the player's
+    trait_sd: float = Field(0.18, ge=0.0, le=0.5)  # per-player offsets of the skill each dimension sees
     tempo_discipline_share: float = Field(0.7, ge=0.0, le=1.0)  # share of tempo drift set by a trait, not skill
     presets: dict[str, float] = Field(  # recording preset -> share of takes (docs/synthesis-rudiments.md)
         default_factory=lambda: {"clean": 0.3, "room": 0.2, "overhead": 0.2, "phone": 0.15, "live": 0.15}
@@ -407,6 +408,28 @@ class Split(_Section):
         return ["train", "val", "test"]
 
 
+class StrokeFeatures(_Section):
+    """The take-level ``strokes`` block (fretlab.audio.strokes): onset detection and the timing statistics."""
+
+    hop_length: int = Field(64, ge=1)  # onset-envelope hop: 4 ms at 16 kHz, finer than the timing errors
+    n_fft: int = Field(512, ge=16)
+    n_mels: int = Field(64, ge=1)
+    wait_sec: float = Field(0.02, ge=0.0)  # at least this long between two detected strokes
+    delta: float = Field(0.05, ge=0.0)  # librosa peak-picking threshold above the local mean
+    peak_sec: float = Field(0.03, gt=0.0)  # a stroke's level: the peak RMS within this long after its onset
+    grace_sec: float = Field(0.045, gt=0.0)  # a gap shorter than this: the first stroke is a grace note
+    grace_slot_share: float = Field(0.6, gt=0.0)  # or shorter than this share of the median IOI and softer
+    grace_softer_db: float = Field(6.0, ge=0.0)  # ... by this much than the stroke after it
+    main_band: tuple[float, float] = (0.6, 1.6)  # IOIs within this share of the median: the main subdivision
+    grid_window: int = Field(8, ge=1)  # strokes on each side of the local straight-line grid fit
+
+    @model_validator(mode="after")
+    def _check(self) -> StrokeFeatures:
+        if not 0 < self.main_band[0] < 1 < self.main_band[1]:
+            raise ValueError(f"featurize.tracks.strokes.main_band must be (low < 1, high > 1), got {self.main_band}")
+        return self
+
+
 class TrackFeatures(_Section):
     """Frame features of whole tracks (variable length): stacked librosa blocks sharing one STFT."""
 
@@ -417,7 +440,8 @@ class TrackFeatures(_Section):
     n_mels: int = Field(64, ge=1)
     fmin: float = Field(0.0, ge=0.0)  # logmel block: lowest mel band edge (Hz)
     fmax: float | None = Field(None, gt=0.0)  # logmel block: highest band edge; None: sample_rate / 2
-    features: list[Literal["mfcc", "chroma", "contrast", "tonnetz", "zcr", "logmel", "tempogram", "harmony"]] = Field(
+    features: list[Literal["mfcc", "chroma", "contrast", "tonnetz", "zcr", "logmel", "tempogram", "harmony",
+                         "strokes"]] = Field(
         default_factory=lambda: ["mfcc", "chroma", "contrast", "tonnetz", "zcr"], min_length=1
     )
     max_duration: float | None = Field(None, gt=0.0)  # seconds from the start of each track; None: the whole track
@@ -425,6 +449,12 @@ class TrackFeatures(_Section):
     tempogram_window: int = Field(96, ge=2)  # tempogram block: frames in each local autocorrelation window
     chroma_n_fft: int | None = Field(None, ge=16)  # FFT size of the chroma, tonnetz and harmony blocks; None: n_fft
     key_window: int = Field(512, ge=1)  # harmony block: frames of chroma averaged for the key-profile correlation
+    strokes: StrokeFeatures = Field(default_factory=StrokeFeatures)  # strokes block: one row per take
+
+    @property
+    def take_level(self) -> bool:
+        """True for the ``strokes`` block: one feature row per take instead of one per frame."""
+        return "strokes" in self.features
 
     @model_validator(mode="after")
     def _check(self) -> TrackFeatures:
@@ -433,6 +463,9 @@ class TrackFeatures(_Section):
                              f"{self.tempogram_window}")
         if len(set(self.features)) != len(self.features):
             raise ValueError(f"featurize.tracks.features must not repeat a block, got {self.features}")
+        if self.take_level and len(self.features) > 1:
+            raise ValueError(f"featurize.tracks.features: 'strokes' is one row per take and cannot be stacked with "
+                             f"frame blocks, got {self.features}; use features: [strokes] alone")
         if self.hop_length > self.n_fft:
             raise ValueError(f"featurize.tracks.hop_length={self.hop_length} exceeds n_fft={self.n_fft}; "
                              "frames would skip samples")
@@ -798,6 +831,9 @@ class Params(_Section):
             unknown = sorted(set(self.synthesize.class_fractions) - set(self.data.classes))
             raise ValueError(f"synthesize.class_fractions names classes not in data.classes: {unknown}")
         _check_pooling(self.model, self.featurize)
+        if self.featurize.kind == "tracks" and self.featurize.tracks.take_level and self.model.name == "crnn":
+            raise ValueError("model.name=crnn convolves over time, but featurize.tracks.features [strokes] is one "
+                             "row per take; use model.name=rf (or gru), or features [logmel] for the CRNN")
         return self
 
 

@@ -34,7 +34,7 @@ LATER_PARAMS = (("task",), ("synthesize_tracks",), ("synthesize_rudiments",), ("
                 ("featurize", "tracks"), ("model", "gru", "layer_norm"), ("split", "min_values"),
                 ("split", "val_where"), ("model", "rf", "per_target"), ("predict", "onset_n_fft"),
                 ("predict", "onset_n_mels"), ("synthesize_playlists",), ("playlist_split",), ("recommender",),
-                ("recommender_baselines",), ("recommender_eval",))
+                ("recommender_baselines",), ("recommender_eval",), ("featurize", "tracks", "strokes"))
 # Params of the evaluation-only check set: never written to config.json, so changing them never changes a model
 # directory (or its DVC hash); loading fills the defaults back in.
 EVALUATION_ONLY_PARAMS = (("checkset",), ("paths", "checkset"), ("paths", "checkset_report"))
@@ -50,7 +50,7 @@ def dump_params(params: Params) -> dict[str, Any]:
         *parents, key = path
         section, default = dump, defaults
         for part in parents:
-            section, default = section[part], default[part]
+            section, default = section.get(part, {}), default[part]  # {}: the parent was dropped already
         if section.get(key) == default.get(key):
             section.pop(key, None)
     for *parents, key in EVALUATION_ONLY_PARAMS:

@@ -14,6 +14,7 @@ import librosa
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
+from fretlab.audio.strokes import STROKE_NAMES, stroke_statistics
 from fretlab.params import TrackFeatures
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")  # librosa's chroma bin order
@@ -43,6 +44,8 @@ def _block_names(block: str, cfg: TrackFeatures) -> list[str]:
         return [f"tempogram_lag{i:02d}" for i in range(1, cfg.tempogram_lags + 1)]
     if block == "harmony":
         return list(HARMONY_NAMES)
+    if block == "strokes":
+        return list(STROKE_NAMES)
     raise ValueError(f"unknown track feature block {block!r}")
 
 
@@ -57,12 +60,17 @@ def feature_dim(cfg: TrackFeatures) -> int:
 
 
 def track_frame_features(wave: np.ndarray, sr: int, cfg: TrackFeatures) -> np.ndarray:
-    """Stacked frame features of a mono waveform, float32 ``[frames, dims]`` (dims named by :func:`feature_names`)."""
+    """Stacked frame features of a mono waveform, float32 ``[frames, dims]`` (dims named by :func:`feature_names`).
+
+    The ``strokes`` block is take-level: one row, ``[1, len(STROKE_NAMES)]``.
+    """
     if sr != cfg.sample_rate:  # the blocks' frequency scales assume cfg.sample_rate; resample when loading
         raise ValueError(f"audio at {sr} Hz given for features configured at {cfg.sample_rate} Hz")
     wave = np.ascontiguousarray(wave, dtype=np.float32)
     if wave.ndim != 1 or wave.size == 0:
         raise ValueError(f"track_frame_features needs a non-empty mono waveform, got shape {wave.shape}")
+    if cfg.take_level:
+        return stroke_statistics(wave, sr, cfg.strokes)[None, :]
     magnitude = np.abs(librosa.stft(wave, n_fft=cfg.n_fft, hop_length=cfg.hop_length))
     power = magnitude**2
     chroma = None

@@ -131,8 +131,11 @@ def featurize_tracks(
     split_of = meta["split"].astype(str).to_numpy()
     positions = {name: np.flatnonzero(split_of == name).tolist() for name in split_names}
     tasks = {name: track_tasks(meta, root, pos, name) for name, pos in positions.items()}  # fail before the work
+    config = cfg.model_dump(mode="json")
+    if not cfg.take_level:  # the stroke settings do not shape frame features: keep those caches' bytes as they were
+        config.pop("strokes")
     summary: dict[str, Any] = {
-        "config": cfg.model_dump(mode="json"), "dims": feature_dim(cfg), "feature_names": feature_names(cfg),
+        "config": config, "dims": feature_dim(cfg), "feature_names": feature_names(cfg),
         "frame_rate": cfg.sample_rate / cfg.hop_length, "splits": {},
     }
     total = sum(map(len, tasks.values()))

@@ -156,7 +156,6 @@ DRAG_GAP_SLOTS = 0.3
 GRACE_ERR_SD_SEC = (0.014, 0.002)  # std of a grace's spacing error at skill 0 and 1
 GRACE_BIAS_SD_SEC = (0.008, 0.001)  # a take's systematic spacing bias (flat or wide flams) at skill 0 and 1
 GRACE_MIN_SEC, GRACE_MAX_SLOTS = 0.004, 0.8  # grace spacing is clipped to [min, 0.8 slot]
-TRAIT_SD = 0.18  # per-player offsets of the skill each dimension sees (timing, velocity, accent, grace)
 TRAITS = ("timing", "velocity", "accent", "grace")
 VELOCITY_RANGE = (0.03, 1.0)
 
@@ -236,7 +235,7 @@ def make_players(cfg: SynthesizeRudiments, seed: int) -> list[Player]:
     for p in range(cfg.n_players):
         rng = np.random.default_rng([seed, p, PLAYER_STREAM])
         skill, discipline = float(rng.random()), float(rng.random())
-        traits = {name: float(v) for name, v in zip(TRAITS, rng.normal(0.0, TRAIT_SD, len(TRAITS)), strict=True)}
+        traits = {name: float(v) for name, v in zip(TRAITS, rng.normal(0.0, cfg.trait_sd, len(TRAITS)), strict=True)}
         tier, confidence = tier_of(skill, bounds)
         players.append(Player(f"p{p:0{width}d}", skill, discipline, traits, tier, confidence))
     return players
