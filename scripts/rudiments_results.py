@@ -29,6 +29,10 @@ VARIANTS = (
     Variant("score", "overall_score regression (0-100)", ("task.preset=overall_score",)),
     Variant("multitask", "overall_score + tempo_stability", ("task.preset=multitask",)),
     Variant("rudiment", "rudiment, 20 classes", ("task.preset=rudiment",)),
+    Variant("masked-gru", "overall_score + tempo_stability + flam_quality (masked), GRU",
+            ("task.preset=masked", "model.name=gru")),
+    Variant("tier-crnn", "skill tier, 4 classes, log-mel CRNN", ("featurize.tracks.features=[logmel]",
+                                                                 "model.name=crnn")),
 )
 DEFAULT_VARIANTS = ("tier", "tier-conf", "binary")
 CLASSIFICATION = ("balanced_accuracy", "accuracy", "macro_f1")

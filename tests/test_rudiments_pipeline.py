@@ -1,7 +1,8 @@
 """The drum-rudiment recipe (recipes/rudiments) end to end through DVC, on tiny params.
 
-One module-scoped workspace: the baseline `dvc repro` (the 4-class skill tier), `dvc status`, a commit, then the
-masked multi-task preset as an experiment (`-S task.preset=masked`), which must re-run only train and evaluate.
+One module-scoped workspace: the baseline `dvc repro` (the 4-class skill tier: the forest on the stroke statistics),
+`dvc status`, a commit, then the masked multi-task preset as an experiment (`-S task.preset=masked`), which must
+re-run only train and evaluate, and the guide's log-mel features with the CRNN (variable-length sequences).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ TINY: dict[str, Any] = {
     "base": {"workers": 1},
     "synthesize_rudiments": {"n_players": 12, "takes_per_player": 4, "duration_sec": [1.5, 2.5],
                              "presets": {"clean": 0.5, "room": 0.25, "phone": 0.25}},
-    "featurize": {"tracks": {"n_mels": 32}},
+    "featurize": {"tracks": {"n_mels": 32}},  # the log-mel run
     "train": {"epochs": 2},
     "model": {"crnn": {"channels": [4, 8, 8], "rnn_hidden": 8}},
 }
@@ -48,6 +49,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     proc = ws.run("dvc", "exp", "run", "-n", "masked", "-S", "task.preset=masked")
     out["masked"] = {"log": proc.stdout + proc.stderr, "test": _read_json(recipe / "metrics" / "test.json"),
                      "live": _read_json(recipe / "dvclive" / "metrics.json")}
+    proc = ws.run("dvc", "exp", "run", "-n", "logmel-crnn", "-S", "featurize.tracks.features=[logmel]",
+                  "-S", "model.name=crnn")
+    out["crnn"] = {"log": proc.stdout + proc.stderr, "test": _read_json(recipe / "metrics" / "test.json"),
+                   "features": _read_json(recipe / "data" / "features" / "summary.json"),
+                   "config": _read_json(recipe / "models" / "default" / "config.json")}
     return out
 
 
@@ -55,6 +61,24 @@ def test_repro_runs_every_stage_and_leaves_a_clean_status(runs: dict[str, Any]) 
     for stage in ("synthesize", "split", "featurize", "train", "evaluate"):
         assert f"Running stage '{stage}'" in runs["repro"], runs["repro"]
     assert runs["status"] == {}
+
+
+def test_the_default_forest_reads_one_stroke_row_per_take(runs: dict[str, Any]) -> None:
+    assert "Running stage 'featurize'" in runs["repro"]
+    assert runs["test"]["n"] == (runs["split"]["split"] == "test").sum()
+
+
+def test_the_guides_log_mel_crnn_is_one_exp_away(runs: dict[str, Any]) -> None:
+    log = runs["crnn"]["log"]
+    for stage in ("featurize", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in log, log
+    for stage in ("synthesize", "split"):  # a feature change re-uses the takes and the split
+        assert f"Running stage '{stage}'" not in log, log
+    features = runs["crnn"]["features"]
+    assert features["dims"] == 32 and features["feature_names"][0] == "logmel_00"
+    assert features["splits"]["train"]["frames_max"] > features["splits"]["train"]["frames_min"] > 1  # variable
+    assert runs["crnn"]["config"]["params"]["model"]["name"] == "crnn"
+    assert {"accuracy", "balanced_accuracy"} <= set(runs["crnn"]["test"])
 
 
 def test_split_keeps_players_apart_and_validates_on_clean_takes_only(runs: dict[str, Any]) -> None:

@@ -214,8 +214,8 @@ class SynthesizeRudiments(_Section):
     the errors as realised.
     """
 
-    n_players: int = Field(48, ge=4)
-    takes_per_player: int = Field(10, ge=1)
+    n_players: int = Field(360, ge=4)
+    takes_per_player: int = Field(4, ge=1)
     n_rudiments: int = Field(20, ge=2, le=40)  # the first N of the PAS 40 (docs/synthesis-rudiments.md)
     sample_rate: int = Field(22050, ge=8000)
     tempo_bpm: tuple[float, float] = (60.0, 180.0)
@@ -223,8 +223,8 @@ class SynthesizeRudiments(_Section):
     tier_fractions: dict[Literal["beginner", "intermediate", "advanced", "professional"], float] = Field(
         default_factory=lambda: {"beginner": 0.1, "intermediate": 0.25, "advanced": 0.43, "professional": 0.22}
     )
-    take_skill_sd: float = Field(0.08, ge=0.0, le=0.5)  # a take's effective skill around the player's
-    trait_sd: float = Field(0.18, ge=0.0, le=0.5)  # per-player offsets of the skill each dimension sees
+    take_skill_sd: float = Field(0.03, ge=0.0, le=0.5)  # a take's effective skill around the player's
+    trait_sd: float = Field(0.04, ge=0.0, le=0.5)  # per-player offsets of the skill each dimension sees
     tempo_discipline_share: float = Field(0.7, ge=0.0, le=1.0)  # share of tempo drift set by a trait, not skill
     presets: dict[str, float] = Field(  # recording preset -> share of takes (docs/synthesis-rudiments.md)
         default_factory=lambda: {"clean": 0.3, "room": 0.2, "overhead": 0.2, "phone": 0.15, "live": 0.15}
