@@ -44,7 +44,7 @@ def detect_strokes(wave: np.ndarray, sr: int, cfg: StrokeFeatures) -> tuple[np.n
                                         wait=max(1, round(cfg.wait_sec * sr / cfg.hop_length)), delta=cfg.delta,
                                         backtrack=True)  # to the energy minimum before the peak: the attack
     rms = librosa.feature.rms(y=wave, frame_length=RMS_FRAME_HOPS * cfg.hop_length, hop_length=cfg.hop_length)[0]
-    frames = frames[frames < len(rms)]
+    frames = np.unique(frames[frames < len(rms)])  # two peaks can backtrack to one minimum: one stroke, IOI > 0
     reach = max(1, round(cfg.peak_sec * sr / cfg.hop_length))
     # a grace's level stops before the next stroke: RMS frames are 4 hops long and centred, so 2 hops before it
     ends = np.minimum(frames + reach, np.append(frames[1:] - RMS_FRAME_HOPS // 2, len(rms)))
