@@ -49,8 +49,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     proc = ws.run("dvc", "exp", "run", "-n", "masked", "-S", "task.preset=masked")
     out["masked"] = {"log": proc.stdout + proc.stderr, "test": _read_json(recipe / "metrics" / "test.json"),
                      "live": _read_json(recipe / "dvclive" / "metrics.json")}
+    # the workspace holds the last experiment's params (task.preset=masked): set the tier task back explicitly
     proc = ws.run("dvc", "exp", "run", "-n", "logmel-crnn", "-S", "featurize.tracks.features=[logmel]",
-                  "-S", "model.name=crnn")
+                  "-S", "model.name=crnn", "-S", "task.preset=skill_tier")
     out["crnn"] = {"log": proc.stdout + proc.stderr, "test": _read_json(recipe / "metrics" / "test.json"),
                    "features": _read_json(recipe / "data" / "features" / "summary.json"),
                    "config": _read_json(recipe / "models" / "default" / "config.json")}
