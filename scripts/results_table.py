@@ -94,13 +94,13 @@ def with_overrides(baseline: dict[str, Any], overrides: tuple[str, ...]) -> dict
     """``baseline`` (a params.yaml as data) with every ``-S`` override applied, as ``dvc exp run`` would write it."""
     out = copy.deepcopy(baseline)
     for item in overrides:
-        *parents, key = (keys := parse_override(item)[0])
+        keys, value = parse_override(item)
         node = out
-        for part in parents:
+        for part in keys[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise SystemExit(f"override {item!r}: {'.'.join(keys)} goes through a value that is not a section")
-        node[key] = parse_override(item)[1]
+        node[keys[-1]] = value
     return out
 
 

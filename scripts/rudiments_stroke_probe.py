@@ -8,7 +8,7 @@ skill tier (4 classes, every take and those with ``tier_confidence > 0.5``) and 
 players' clean takes only. The test split of one seed holds ~50 players; the folds here use all of them,
 so the figures are steadier than one run's and bound what a model on these features reaches.
 
-    cd recipes/rudiments && dvc repro featurize
+    (cd recipes/rudiments && dvc repro featurize)
     python scripts/rudiments_stroke_probe.py --json docs/results/rudiments_stroke_probe.json
 """
 

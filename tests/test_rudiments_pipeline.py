@@ -17,6 +17,7 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score
 
 from conftest import recipe_workspace
+from fretlab.audio.strokes import STROKE_NAMES
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +45,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out["synthetic"] = pd.read_csv(recipe / "data" / "synthetic" / "metadata.csv")
     out["split"] = pd.read_csv(recipe / "data" / "split" / "metadata.csv")
     out["confusion"] = pd.read_csv(recipe / "plots" / "confusion" / "test.csv")
+    out["features"] = _read_json(recipe / "data" / "features" / "summary.json")
     ws.run("git", "add", "-A")
     ws.run("git", "commit", "-qm", "baseline")
     proc = ws.run("dvc", "exp", "run", "-n", "masked", "-S", "task.preset=masked")
@@ -65,7 +67,10 @@ def test_repro_runs_every_stage_and_leaves_a_clean_status(runs: dict[str, Any]) 
 
 
 def test_the_default_forest_reads_one_stroke_row_per_take(runs: dict[str, Any]) -> None:
-    assert "Running stage 'featurize'" in runs["repro"]
+    features = runs["features"]
+    assert features["feature_names"] == list(STROKE_NAMES)
+    for name, block in features["splits"].items():
+        assert block["frames"] == block["tracks"] == (runs["split"]["split"] == name).sum()
     assert runs["test"]["n"] == (runs["split"]["split"] == "test").sum()
 
 

@@ -416,7 +416,7 @@ class StrokeFeatures(_Section):
     n_mels: int = Field(64, ge=1)
     wait_sec: float = Field(0.02, ge=0.0)  # at least this long between two detected strokes
     delta: float = Field(0.05, ge=0.0)  # librosa peak-picking threshold above the local mean
-    peak_sec: float = Field(0.03, gt=0.0)  # a stroke's level: the peak RMS within this long after its onset
+    peak_sec: float = Field(0.03, gt=0.0)  # a stroke's level: peak RMS this long after its onset (or to the next)
     grace_sec: float = Field(0.045, gt=0.0)  # a gap shorter than this: the first stroke is a grace note
     grace_slot_share: float = Field(0.6, gt=0.0)  # or shorter than this share of the median IOI and softer
     grace_softer_db: float = Field(6.0, ge=0.0)  # ... by this much than the stroke after it

@@ -65,11 +65,10 @@ def _grid_residuals(times: np.ndarray, period: float, window: int) -> tuple[np.n
 
 
 def stroke_statistics(wave: np.ndarray, sr: int, cfg: StrokeFeatures) -> np.ndarray:
-    """The :data:`STROKE_NAMES` of one take, float32 ``[len(STROKE_NAMES)]``."""
+    """The :data:`STROKE_NAMES` of one take, float32 ``[len(STROKE_NAMES)]``; 0 where too few strokes define one."""
     times, levels = detect_strokes(wave, sr, cfg)
-    n = len(times)
-    timing = np.zeros(12)
-    if n >= MIN_STROKES:
+    stats = dict.fromkeys(STROKE_NAMES, 0.0)
+    if len(times) >= MIN_STROKES:
         ioi = np.diff(times)
         change = np.diff(np.log(ioi))
         median = float(np.median(ioi))
@@ -78,16 +77,19 @@ def stroke_statistics(wave: np.ndarray, sr: int, cfg: StrokeFeatures) -> np.ndar
         # a grace: a stroke just before the next one, or a soft one well inside the main slot before a louder one
         soft = (ioi < cfg.grace_slot_share * median) & (levels[:-1] < levels[1:] - cfg.grace_softer_db)
         primary = np.concatenate(((ioi >= cfg.grace_sec) & ~soft, [True]))
+        stats.update(strokes_per_sec=len(times) / (len(wave) / sr), log_ioi_std=np.std(np.log(ioi)),
+                     log_ioi_change_median=np.median(np.abs(change)), log_ioi_change_mean=np.mean(np.abs(change)),
+                     main_ioi_dev_std=np.std(dev), main_ioi_dev_mean_abs=np.mean(np.abs(dev)),
+                     grace_share=np.mean(~primary[:-1]), ioi_median=median)
         keep = times[primary]
-        timing[:8] = [n / (len(wave) / sr), np.std(np.log(ioi)), np.median(np.abs(change)), np.mean(np.abs(change)),
-                      np.std(dev), np.mean(np.abs(dev)), float(np.mean(~primary[:-1])), median]
         if len(keep) >= 2 * cfg.grid_window + 1:
             period = float(np.median(main)) if len(main) > 2 else median
             residuals, periods = _grid_residuals(keep, max(period, cfg.grace_sec), cfg.grid_window)
-            timing[8:] = [np.std(residuals), np.median(np.abs(residuals)), np.std(np.diff(residuals)),
-                          np.std(periods) / max(np.mean(periods), EPS)]
-    level = np.zeros(4)
-    if n >= 2:
+            stats.update(grid_residual_std=np.std(residuals), grid_residual_mad=np.median(np.abs(residuals)),
+                         grid_residual_change_std=np.std(np.diff(residuals)),
+                         grid_period_cv=np.std(periods) / max(np.mean(periods), EPS))
+    if len(times) >= 2:
         p10, p50, p90 = np.percentile(levels, [10, 50, 90])
-        level = [np.std(levels), np.median(np.abs(np.diff(levels))), p90 - p50, p50 - p10]
-    return np.concatenate((timing, level)).astype(np.float32)
+        stats.update(level_db_std=np.std(levels), level_change_db_median=np.median(np.abs(np.diff(levels))),
+                     level_db_p90_p50=p90 - p50, level_db_p50_p10=p50 - p10)
+    return np.array([stats[name] for name in STROKE_NAMES], dtype=np.float32)
