@@ -5,7 +5,7 @@ experiment (``at-<variant>-s<seed>``); the table is read back from ``dvc exp sho
 through ``base.seed``, which also drives synthesis and the split. Finished experiments are reused.
 
     cd recipes/attributes
-    python ../../scripts/attributes_results.py                     # 5 variants x seeds 42 43 44
+    python ../../scripts/attributes_results.py                     # every variant x seeds 42 43 44
     python ../../scripts/attributes_results.py --variants gru,rf --seeds 42 --set train.epochs=2
 
 Writes ``--json`` (every figure per run), ``--png`` (targets x variants heatmap of the standardized test
@@ -25,12 +25,21 @@ from results_table import Run, Variant, mean_std, recipe_parser, run_recipe_vari
 
 from fretlab.tasks.plots import plot_error_heatmap
 
+# the source project's frame features plus the harmony block: the tempogram ablation
+NO_TEMPOGRAM = "featurize.tracks.features=[mfcc,chroma,contrast,tonnetz,zcr,harmony]"
 VARIANTS = (
-    Variant("gru", "GRU (2 x 96, mean pooling), standardized targets", ()),
+    Variant("gru", "GRU (2 x 96, stride 8, mean+std pooling, crop 0.3), standardized targets", ()),
+    Variant("gru-v1", "GRU as before: every frame, mean pooling, no crop, 40 epochs",
+            ("model.gru.frame_stride=1", "model.gru.time_pooling=mean", "train.augment.crop=1.0",
+             "train.epochs=40", "train.patience=8")),
     Variant("gru-raw", "GRU, raw targets (no standardization)", ("task.standardize=false",)),
     Variant("crnn", "CRNN, standardized targets", ("model.name=crnn",)),
     Variant("rf", "Random forest + RandomizedSearchCV, standardized targets", ("model.name=rf",)),
     Variant("rf-raw", "Random forest + search, raw targets", ("model.name=rf", "task.standardize=false")),
+    Variant("gru-notempogram", "GRU (stride 2), features without the tempogram block",
+            (NO_TEMPOGRAM, "model.gru.frame_stride=2")),
+    Variant("rf-notempogram", "Random forest + search, features without the tempogram block",
+            (NO_TEMPOGRAM, "model.name=rf")),
 )
 
 

@@ -9,9 +9,11 @@ import torch
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from fretlab.cache.sequences import SequenceSet, pad_batch
+from fretlab.models.augment import crop_sequences
 from fretlab.models.classifier import SequenceModel, build_task_model, forest_layout
 from fretlab.models.crnn import CRNN
 from fretlab.models.gru import GRUNet
+from fretlab.models.layers import stride_frames
 from fretlab.models.rf import ForestHeads, masked_pooled_features
 from fretlab.params import CRNNParams, GRUParams, Params, parse_params
 from fretlab.tasks.targets import TargetSpec, resolve_targets
@@ -73,6 +75,52 @@ def test_gru_padded_in_a_batch_equals_the_clip_alone(pooling, bidirectional):
         unpacked = model(pad_batch(items)[0])
     assert (unpacked[1] - alone[1]).abs().max() > 1e-3  # the short clip changes
     torch.testing.assert_close(unpacked[0], alone[0], atol=1e-5, rtol=0)  # the longest clip has no padding
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_gru_with_a_frame_stride_padded_in_a_batch_equals_the_clip_alone(bidirectional):
+    torch.manual_seed(0)
+    cfg = GRUParams(hidden=8, layers=2, bidirectional=bidirectional, time_pooling="mean", frame_stride=4)
+    items = clips()  # 30, 14 and 21 frames: every clip ends in a partial block
+    alone, batched, _ = alone_and_batched(GRUNet(cfg, (D,), 4), items, fill=7.5)
+    torch.testing.assert_close(batched, alone, atol=1e-5, rtol=0)
+
+
+def test_stride_frames_averages_each_block_of_valid_frames():
+    x = torch.arange(2 * 7 * 1, dtype=torch.float32).view(2, 7, 1)
+    x[1, 5:] = 100.0  # padding of the second clip (5 frames)
+    blocks, lengths = stride_frames(x, torch.tensor([7, 5]), 3)
+    assert lengths.tolist() == [3, 2]
+    assert blocks[0, :, 0].tolist() == [1.0, 4.0, 6.0]  # (0+1+2)/3, (3+4+5)/3, the partial block 6 alone
+    assert blocks[1, :2, 0].tolist() == [8.0, 10.5]  # (7+8+9)/3, (10+11)/2: the padding is not averaged in
+    same, none = stride_frames(x, None, 1)
+    assert same is x and none is None
+
+
+def test_crop_takes_a_contiguous_span_of_each_track_in_training_only():
+    torch.manual_seed(0)
+    lengths = torch.tensor([40, 12, 25])
+    x = torch.zeros(3, 40, 1)
+    for i, n in enumerate(lengths.tolist()):
+        x[i, :n, 0] = torch.arange(n) + 1000 * i  # each frame holds its own index
+    spans, new = crop_sequences(x, lengths, 0.5)
+    for i, (n, m) in enumerate(zip(lengths.tolist(), new.tolist(), strict=True)):
+        assert -(-n // 2) <= m <= n
+        span = spans[i, :m, 0] - 1000 * i
+        assert torch.equal(span, span[0] + torch.arange(m, dtype=span.dtype))  # contiguous, in order
+        assert span[0] >= 0 and span[-1] < n  # inside the track, never its padding
+    draws = {tuple(crop_sequences(x, lengths, 0.5)[1].tolist()) for _ in range(5)}
+    assert len(draws) > 1  # a new span per call
+
+    params = parse_params({"featurize": {"kind": "tracks"}, "model": {"name": "gru"},
+                           "train": {"augment": {"crop": 0.5}}})
+    model = SequenceModel(params, 2, 1)
+    model.eval()
+    with torch.no_grad():
+        out = model(x, lengths)
+        torch.testing.assert_close(model(x, lengths), out)  # eval: the whole track, every time
+        model.train()
+        assert not torch.allclose(model(x, lengths), out)  # training: a random span
 
 
 def test_gru_linear_head_has_one_row_of_weights_per_output():

@@ -587,6 +587,7 @@ class GRUParams(_Section):
     time_pooling: Literal["last", "mean", "meanstd", "attention"] = "last"
     head_hidden: int = Field(64, ge=0)  # 0: a plain linear head (one output per target value)
     head_dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    frame_stride: int = Field(1, ge=1)  # average k frames into one GRU step: k x shorter sequences
 
 
 MaxFeatures = Literal["sqrt", "log2"] | Annotated[float, Field(gt=0.0, le=1.0)]
@@ -633,6 +634,9 @@ class Augment(_Section):
     time_mask: int = Field(0, ge=0)  # SpecAugment: widest time mask in frames; 0 = off
     n_masks: int = Field(1, ge=1)  # masks of each kind per example
     mixup_alpha: float = Field(0.0, ge=0.0)  # mixup Beta(alpha, alpha); 0 = off
+    # frame sequences (featurize.kind tracks): each training track is cut to a random span of at least this
+    # fraction of its frames, a new span every epoch; 1 = off
+    crop: float = Field(1.0, gt=0.0, le=1.0)
 
 
 class DDP(_Section):

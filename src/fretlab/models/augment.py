@@ -51,6 +51,23 @@ class FeatureAugment(nn.Module):
         return torch.where(valid[:, None, None, :], gathered, floor)
 
 
+def crop_sequences(x: torch.Tensor, lengths: torch.Tensor,
+                   min_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random contiguous span of each padded sequence ``(B, T, D)``: between ``min_fraction`` and all of
+    its ``lengths`` frames, anywhere in it. Returns the spans, left-aligned and padded, with their lengths.
+
+    Track-level targets (tempo, key, loudness, ...) hold for any long span of the track, so each epoch
+    shows the model new sequences with the same labels.
+    """
+    lengths = lengths.to(x.device)
+    fraction = torch.empty(len(x), device=x.device).uniform_(min_fraction, 1.0)
+    new = torch.minimum((lengths * fraction).ceil().long().clamp_min(1), lengths)
+    start = (torch.rand(len(x), device=x.device) * (lengths - new + 1)).floor().long()
+    steps = torch.arange(int(new.max()), device=x.device)
+    index = (start[:, None] + steps[None, :]).clamp_max(x.shape[1] - 1)  # beyond a span: read as padding
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[2])), new
+
+
 def spec_mask(x: torch.Tensor, max_width: int, dim: int) -> torch.Tensor:
     """SpecAugment mask: per example, a band of 0..``max_width`` bins along ``dim`` (-2 mel, -1 time) set to
     that example's per-channel mean (the value standardization maps near zero)."""

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from fretlab.models import build_model
-from fretlab.models.augment import FeatureAugment
+from fretlab.models.augment import FeatureAugment, crop_sequences
 from fretlab.params import Params
 from fretlab.tasks.targets import TargetSpec, n_outputs
 
@@ -55,7 +55,8 @@ class SequenceModel(nn.Module):
     """Frame sequences ``(B, T, D)`` with ``lengths`` → the output vector.
 
     Standardization is per feature dimension (fitted on the training frames). Padding is zeroed after
-    standardization, so a clip padded in a batch reaches the network exactly as it would alone.
+    standardization, so a clip padded in a batch reaches the network exactly as it would alone. In training
+    mode only, ``train.augment.crop`` < 1 cuts each track to a random span first.
     """
 
     def __init__(self, params: Params, n_outputs: int, dims: int,
@@ -64,6 +65,7 @@ class SequenceModel(nn.Module):
         self.register_buffer("mean", torch.zeros(dims))
         self.register_buffer("std", torch.ones(dims))
         self.net = build_model(params.model, (dims,), n_outputs, layout)
+        self.crop = params.train.augment.crop
 
     @torch.no_grad()
     def set_standardization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -72,6 +74,8 @@ class SequenceModel(nn.Module):
         self.std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-6))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.training and self.crop < 1.0:
+            x, lengths = crop_sequences(x, lengths, self.crop)
         steps = torch.arange(x.shape[1], device=x.device)
         valid = (steps[None, :] < lengths.to(x.device)[:, None]).unsqueeze(-1)
         x = torch.where(valid, (x - self.mean) / self.std, torch.zeros((), device=x.device, dtype=x.dtype))

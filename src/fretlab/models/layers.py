@@ -55,6 +55,27 @@ class AttentionPool(nn.Module):
         return (weights * seq).sum(dim=1)
 
 
+def stride_frames(seq: torch.Tensor, lengths: torch.Tensor | None,
+                  stride: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Average ``(B, T, F)`` over non-overlapping blocks of ``stride`` frames: ``(B, ceil(T / stride), F)``.
+
+    Each block averages only its valid frames (the last block of a clip may be partial), so a clip alone and
+    padded in a batch give the same blocks; the returned lengths count each clip's blocks (``None`` stays
+    ``None``: every block of an unpadded batch holds at least one frame).
+    """
+    if stride == 1:
+        return seq, lengths
+    batch, steps, dims = seq.shape
+    full = torch.full((batch,), steps, device=seq.device)
+    n_valid = full if lengths is None else lengths.to(seq.device)
+    valid = (torch.arange(steps, device=seq.device)[None, :] < n_valid[:, None]).to(seq.dtype).unsqueeze(-1)
+    pad = (-steps) % stride
+    sums = nn.functional.pad(seq * valid, (0, 0, 0, pad)).view(batch, -1, stride, dims).sum(dim=2)
+    counts = nn.functional.pad(valid, (0, 0, 0, pad)).view(batch, -1, stride, 1).sum(dim=2)
+    blocks = sums / counts.clamp_min(1.0)
+    return blocks, None if lengths is None else (lengths + stride - 1) // stride
+
+
 PoolMode = Literal["last", "mean", "meanstd", "attention"]
 
 
