@@ -198,6 +198,8 @@ def print_sequences(s: dict[str, Any]) -> None:
           f"bucketing {s['speedup']:.2f}x faster, same run")
     print(f"track epoch, bucketed + packed GRU         {s['packed_epoch_s']:.2f} s: packing "
           f"{s['packing_slowdown']:.2f}x the causal unpacked run")
+    print(f"track epoch, bucketed, every frame a step  {s['stride1_epoch_s']:.2f} s: frame_stride "
+          f"{s['frame_stride']} is {s['stride_speedup']:.2f}x faster")
 
 
 def check_targets(result: dict[str, Any], cores: int) -> dict[str, Any]:

@@ -538,7 +538,9 @@ def bench_sequence_batching(params: Params, n_tracks: int, duration_sec: tuple[f
     """One training epoch of the track model: length-bucketed batches (the lab's path), the same batches with a
     packed unidirectional GRU, and random batches each padded to the longest clip of the data set.
 
-    Same random frames, same model and batch size, same run. Frame values do not change the cost.
+    Same random frames, same model and batch size, same run. Frame values do not change the cost. Crop
+    augmentation is off (it would shorten each epoch at random); the recipe's ``model.gru.frame_stride`` is
+    timed against stride 1 (every frame a GRU step) on the bucketed path.
     """
     import torch
 
@@ -546,8 +548,17 @@ def bench_sequence_batching(params: Params, n_tracks: int, duration_sec: tuple[f
     from fretlab.cache.sequences import BucketBatchSampler, SequenceSet, pad_batch
     from fretlab.models import layers
     from fretlab.models.classifier import build_task_model
+    from fretlab.params import parse_params
     from fretlab.tasks.targets import n_outputs, resolve_targets
 
+    def variant(**gru: Any) -> Params:
+        data = params.model_dump(mode="json")
+        data["train"]["augment"]["crop"] = 1.0
+        data["model"]["gru"].update(gru)
+        return parse_params(data)
+
+    stride = params.model.gru.frame_stride
+    params, per_frame = variant(), variant(frame_stride=1)
     rng = np.random.default_rng(seed)
     cfg = params.featurize.tracks
     fps = cfg.sample_rate / cfg.hop_length
@@ -559,10 +570,10 @@ def bench_sequence_batching(params: Params, n_tracks: int, duration_sec: tuple[f
     target = torch.zeros(params.train.batch_size, n_outputs(specs))
     longest = int(lengths.max())
 
-    def epoch(bucketed: bool, packed: bool = False) -> float:
+    def epoch(bucketed: bool, packed: bool = False, run_params: Params = params) -> float:
         layers.PACK_UNIDIRECTIONAL = packed
         torch.manual_seed(seed)
-        model = build_task_model(params, specs, dims).train()
+        model = build_task_model(run_params, specs, dims).train()
         opt = torch.optim.AdamW(model.parameters(), lr=params.train.lr)
         gen = torch.Generator().manual_seed(seed)
         if bucketed:
@@ -586,6 +597,7 @@ def bench_sequence_batching(params: Params, n_tracks: int, duration_sec: tuple[f
         bucket = [epoch(True) for _ in range(repeats)]
         packed = [epoch(True, packed=True) for _ in range(repeats)]
         padded = [epoch(False) for _ in range(repeats)]
+        every_frame = [epoch(True, run_params=per_frame) for _ in range(repeats)] if stride > 1 else bucket
     finally:
         layers.PACK_UNIDIRECTIONAL = False
     frames = int(lengths.sum())
@@ -593,4 +605,6 @@ def bench_sequence_batching(params: Params, n_tracks: int, duration_sec: tuple[f
             "batch_size": params.train.batch_size, "bucketed_epoch_s": median(bucket),
             "padded_epoch_s": median(padded), "packed_epoch_s": median(packed), "bucketed_walls_s": bucket,
             "padded_walls_s": padded, "packed_walls_s": packed, "speedup": median(padded) / median(bucket),
-            "packing_slowdown": median(packed) / median(bucket)}
+            "packing_slowdown": median(packed) / median(bucket), "frame_stride": stride,
+            "stride1_epoch_s": median(every_frame), "stride1_walls_s": every_frame,
+            "stride_speedup": median(every_frame) / median(bucket)}

@@ -171,13 +171,17 @@ def _dvc(*args: str, capture: bool = True) -> str:
 
 
 def queue_states() -> dict[str, str]:
-    """Task name → status from ``dvc queue status``."""
-    states = {}
+    """Task name → status from ``dvc queue status``. The status list keeps finished tasks of earlier runs under
+    the same names, so a name with any queued or running task is busy whatever its older tasks say."""
+    states: dict[str, str] = {}
     for line in _dvc("queue", "status").splitlines():
         m = re.match(r"^\s*[0-9a-f]{7,}\s+(\S+)\s+.*\b(Queued|Running|Success|Failed)\s*$", line)
-        if m:
+        if m and states.get(m.group(1)) not in BUSY:
             states[m.group(1)] = m.group(2)
     return states
+
+
+BUSY = ("Queued", "Running")
 
 
 def execute(runs: list[Run], jobs: int, poll_s: float) -> None:
@@ -202,13 +206,20 @@ def execute(runs: list[Run], jobs: int, poll_s: float) -> None:
         # not captured: the detached queue workers inherit the command's stdout, and a captured pipe would keep
         # this call waiting until they exit (they idle on after the queue is empty)
         _dvc("queue", "start", "-j", str(jobs), capture=False)
+        idle_polls = 0
         while True:
             states = {n: s for n, s in queue_states().items() if n in todo}
-            busy = [n for n, s in states.items() if s in ("Queued", "Running")]
+            busy = [n for n, s in states.items() if s in BUSY]
             done = len(todo) - len(busy)
             print(f"  {done}/{len(todo)} finished", flush=True)
             if not busy:
                 break
+            # a queue worker can exit mid-batch and leave tasks queued with nothing running: start another
+            idle_polls = 0 if "Running" in states.values() else idle_polls + 1
+            if idle_polls >= 2:
+                print(f"  no experiment running with {len(busy)} queued: restarting the queue worker", flush=True)
+                _dvc("queue", "start", "-j", str(jobs), capture=False)
+                idle_polls = 0
             time.sleep(poll_s)
         _dvc("queue", "stop")  # the idle workers
     records = exp_records(json.loads(_dvc("exp", "show", "--json", "--all-commits")))

@@ -15,6 +15,7 @@ import soundfile as sf
 import yaml
 
 from conftest import write_untrained_model_dir
+from fretlab.artifacts.modelcard import evaluated_card
 from fretlab.data.metadata import read_metadata, validate_metadata
 from fretlab.params import load_params, parse_params
 from fretlab.synth.soundfont import CheckSetError, find_soundfonts, render_checkset
@@ -158,6 +159,39 @@ def test_the_stages_render_and_score_the_check_set(tmp_path, model_dir):
     assert read_metadata(tmp_path / "cs" / "metadata.csv").empty
     assert _stage("evaluate_checkset", tmp_path).returncode == 0
     assert json.loads((tmp_path / "report" / "metrics.json").read_text()) == {"enabled": False, "n": 0}
+
+
+CARD = """# Model card
+
+## Validation metrics
+
+Test-set figures are computed afterwards by the evaluate stage (`metrics/test.json`).
+
+## Limits
+
+- **Trained on synthetic notes only**. Accuracy on real recordings is unknown and likely lower; retrain.
+"""
+TEST_METRICS = {"n": 10, "macro_f1": 0.91234, "balanced_accuracy": 0.9, "accuracy": 0.95,
+                "per_class": {c: {"recall": r, "support": 3} for c, r in zip(CLASSES, (1.0, 0.75, 0.5), strict=True)}}
+CHECK_METRICS = {"n": 8, "macro_f1": 0.61, "balanced_accuracy": 0.7, "accuracy": 0.625,
+                 "per_class": {"general_note": {"recall": 0.5, "support": 4},
+                               "harmonic": {"recall": 0.75, "support": 4},
+                               "dead_note": {"recall": 0.0, "support": 0}},
+                 "per_soundfont": {"TimGM6mb": {"macro_f1": 0.61, "n": 8}}}
+
+
+def test_the_evaluated_card_states_the_test_and_check_set_figures():
+    card = evaluated_card(CARD, TEST_METRICS, CHECK_METRICS, CLASSES, ("metrics/test.json", "checkset/metrics.json"))
+    assert "| synthetic test split | 10 | 0.9123 | 0.9000 | 0.9500 | 1.0000 | 0.7500 | 0.5000 |" in card
+    # dead_note: no check-set notes, so no recall rather than a 0 that reads as a failure
+    assert "| real-sampled check set (GM soundfonts) | 8 | 0.6100 | 0.7000 | 0.6250 | 0.5000 | 0.7500 | - |" in card
+    assert "TimGM6mb macro-F1 0.6100 (8 notes)" in card
+    assert "computed afterwards" not in card and "unknown and likely lower" not in card
+    assert "macro-F1 is 0.6100 against 0.9123 on synthetic test notes" in card
+    off = evaluated_card(CARD, TEST_METRICS, {"enabled": False, "n": 0}, CLASSES, ("a", "b"))
+    assert "switched off" in off and "real-sampled check set (GM" not in off and "unknown and likely lower" in off
+    with pytest.raises(ValueError, match="Re-run `dvc repro train`"):
+        evaluated_card("# a card from elsewhere\n", TEST_METRICS, CHECK_METRICS, CLASSES, ("a", "b"))
 
 
 def _resolved_stages() -> dict[str, dict]:

@@ -30,6 +30,13 @@ def test_dvc_repro_end_to_end(baseline_workspace):
         assert len(confusion) == metrics["n"]
         assert set(confusion["actual"]) <= set(params["data"]["classes"])
         assert (root / f"plots/figures/confusion_{split_name}.png").stat().st_size > 0
+    # the evaluated model card states the figures `dvc metrics show` prints: synthetic test and check set
+    card = (root / params["paths"]["model_card"]).read_text()
+    test = json.loads((root / "metrics/test.json").read_text())
+    checkset = json.loads((root / params["paths"]["checkset_report"] / "metrics.json").read_text())
+    assert f"| synthetic test split | {test['n']} | {test['macro_f1']:.4f} |" in card
+    assert f"| real-sampled check set (GM soundfonts) | {checkset['n']} | {checkset['macro_f1']:.4f} |" in card
+    assert "computed afterwards by the evaluate stage" not in card and "unknown and likely lower" not in card
     curves = pd.read_csv(root / "dvclive/plots/metrics/val/macro_f1.tsv", sep="\t")
     assert len(curves) == params["train"]["epochs"]
 

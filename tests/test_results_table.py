@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fretlab.params import parse_params
 
@@ -107,3 +108,50 @@ def test_exp_show_json_is_read_by_name(rt) -> None:
     assert recs["rt-rf-s1"]["state"] == "success" and recs["rt-rf-s1"]["params"]["model"]["name"] == "rf"
     assert recs["rt-rf-s1"]["metrics"]["metrics/test.json"]["accuracy"] == 0.5
     assert recs["rt-cnn-s1"]["state"] == "failed" and recs["rt-cnn-s1"]["metrics"] == {}
+
+
+QUEUE_STATUS = """Task     Name        Created       Status
+a1b2c3d  at-gru-s42  02:09 AM      Queued
+b2c3d4e  at-rf-s42   02:09 AM      Running
+c3d4e5f  at-gru-s42  Dec 01, 2026  Success
+d4e5f6a  at-rf-s42   Dec 01, 2026  Failed
+e5f6a7b  at-old-s42  Dec 01, 2026  Success
+
+Worker status: 1 active, 0 idle
+"""
+
+
+def test_an_older_finished_task_does_not_hide_a_queued_one_of_the_same_name(rt, monkeypatch) -> None:
+    monkeypatch.setattr(rt, "_dvc", lambda *args, **kw: QUEUE_STATUS)
+    assert rt.queue_states() == {"at-gru-s42": "Queued", "at-rf-s42": "Running", "at-old-s42": "Success"}
+
+
+def test_a_queue_worker_that_stopped_mid_batch_is_restarted(rt, monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("base: {seed: 42}\n")
+    statuses = iter([{"at-a-s42": "Queued"}] * 2 + [{"at-a-s42": "Running"}, {"at-a-s42": "Success"}])
+    calls: list[tuple[str, ...]] = []
+
+    def dvc(*args, **kw):
+        calls.append(args)
+        return '[{"rev": "workspace", "experiments": null}]' if args[:2] == ("exp", "show") else ""
+
+    monkeypatch.setattr(rt, "_dvc", dvc)
+    monkeypatch.setattr(rt, "queue_states", lambda: next(statuses))
+    monkeypatch.setattr(rt.time, "sleep", lambda s: None)
+    run = rt.plan([rt.Variant("a", "A", ())], [42], [], "at")
+    rt.execute(run, jobs=1, poll_s=0.0)
+    starts = [c for c in calls if c[:2] == ("queue", "start")]
+    assert len(starts) == 2  # the first start, and one restart after two polls with nothing running
+
+
+@pytest.mark.parametrize("script", ["attributes_results", "rudiments_results"])
+def test_every_recipe_variant_is_a_valid_change_of_its_recipe_params(rt, script) -> None:
+    spec = importlib.util.spec_from_file_location(script, SCRIPT.parent / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    recipe = SCRIPT.parents[1] / "recipes" / script.removesuffix("_results")
+    baseline = yaml.safe_load((recipe / "params.yaml").read_text())
+    for variant in module.VARIANTS:
+        parse_params(rt.with_overrides(baseline, variant.overrides))  # raises on an unknown key or a bad value
+    assert len({v.overrides for v in module.VARIANTS}) == len(module.VARIANTS)

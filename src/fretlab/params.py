@@ -34,6 +34,8 @@ class Paths(_Section):
     # check-set metrics, confusion data and figures (evaluate_checkset); not under metrics/ or plots/,
     # which are the evaluate stage's outputs, because DVC refuses outputs that overlap
     checkset_report: str = "checkset"
+    # the evaluated model card (card stage): the train stage's card plus the test and check-set figures
+    model_card: str = "reports/model_card.md"
 
 
 class Base(_Section):

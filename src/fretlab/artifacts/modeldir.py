@@ -38,7 +38,7 @@ LATER_PARAMS = (("task",), ("synthesize_tracks",), ("synthesize_rudiments",), ("
                 ("model", "gru", "frame_stride"), ("train", "augment", "crop"))
 # Params of the evaluation-only check set: never written to config.json, so changing them never changes a model
 # directory (or its DVC hash); loading fills the defaults back in.
-EVALUATION_ONLY_PARAMS = (("checkset",), ("paths", "checkset"), ("paths", "checkset_report"))
+EVALUATION_ONLY_PARAMS = (("checkset",), ("paths", "checkset"), ("paths", "checkset_report"), ("paths", "model_card"))
 TARGET_SCALER = ("target_scaler.mean", "target_scaler.std")  # regression-target standardization, in the weights
 
 
