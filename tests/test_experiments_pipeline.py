@@ -88,7 +88,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory, tiny_baseline: Path) -> dict[
     out["plots_html"] = (root / "dvc_plots" / "index.html").read_text()
 
     # back to the committed baseline: its params, metrics and (from the cache) model
-    ws.run("git", "checkout", "-q", "--", "params.yaml", "dvc.lock", "metrics", "plots", "dvclive", "checkset")
+    ws.run("git", "checkout", "-q", "--", "params.yaml", "dvc.lock", "metrics", "plots", "dvclive", "checkset",
+           "reports")
     ws.run("dvc", "checkout", "dvc.yaml")
     assert (root / "checkpoints" / "last.pt").read_bytes() == ws_ckpt  # lr-5e-4's, not the baseline's checkpoint
     out["baseline_status"] = json.loads(ws.run("dvc", "status", "--json", "dvc.yaml").stdout)
