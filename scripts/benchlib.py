@@ -551,14 +551,14 @@ def bench_sequence_batching(params: Params, n_tracks: int, duration_sec: tuple[f
     from fretlab.params import parse_params
     from fretlab.tasks.targets import n_outputs, resolve_targets
 
-    def variant(**gru: Any) -> Params:
-        data = params.model_dump(mode="json")
+    def without_crop(recipe: Params, **gru: Any) -> Params:
+        data = recipe.model_dump(mode="json")
         data["train"]["augment"]["crop"] = 1.0
         data["model"]["gru"].update(gru)
         return parse_params(data)
 
     stride = params.model.gru.frame_stride
-    params, per_frame = variant(), variant(frame_stride=1)
+    params, per_frame = without_crop(params), without_crop(params, frame_stride=1)
     rng = np.random.default_rng(seed)
     cfg = params.featurize.tracks
     fps = cfg.sample_rate / cfg.hop_length
