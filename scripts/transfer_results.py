@@ -9,6 +9,7 @@ Debian's soundfonts are installed). Finished experiments are reused.
     python scripts/transfer_results.py                                   # default x 42 43 44
     python scripts/transfer_results.py --variants default,no-effects,class-weights      # the README's ablation
     python scripts/transfer_results.py --variants no-basses,short-one-shots,old-harmonics --seeds 42
+    python scripts/transfer_results.py --variants default,no-envelope,old-harmonic-sustain   # the envelope ablation
 
 Writes ``--json`` (every figure per run) and prints the markdown table for docs/synthesis.md.
 """
@@ -34,6 +35,14 @@ VARIANTS = (
     Variant("class-weights", "balanced class weights in the loss", ("train.class_weights=true",)),
     Variant("two-polarizations", "two-stage decay on", ("synthesize.two_stage_decay=true",)),
     Variant("strongest-onset", "a long note windowed from its strongest onset", ("predict.note_onset_share=1.0",)),
+    Variant("no-envelope", "no level-envelope augmentation (tilt and fade-in off)",
+            ("train.augment.tilt_db=0.0", "train.augment.fade_in_ms=0.0")),
+    Variant("no-fade", "envelope tilt only, no fade-in", ("train.augment.fade_in_ms=0.0",)),
+    Variant("fade-120", "fade-ins up to 120 ms", ("train.augment.fade_in_ms=120.0",)),
+    Variant("old-harmonic-sustain", "harmonics ring 0.7-3 s, fretted notes 0.25-3 s (before)",
+            ("synthesize.harmonic_sustain_sec=null",)),
+    Variant("before-envelope", "the previous default: no envelope augmentation, harmonics ring 0.7-3 s",
+            ("train.augment.tilt_db=0.0", "train.augment.fade_in_ms=0.0", "synthesize.harmonic_sustain_sec=null")),
 )
 CHECKSET_FILE = "checkset/metrics.json"
 TEST_FILE = "metrics/test.json"

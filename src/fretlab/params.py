@@ -111,6 +111,8 @@ class Synthesize(_Section):
     snippet_onset_sec: tuple[float, float] = (0.0, 0.1)  # where a one-note file's note starts
     sustain_sec: tuple[float, float] = (0.25, 3.0)  # how long a normal note rings before the player damps it
     harmonic_attack_ms: tuple[float, float] = (2.0, 60.0)  # a harmonic's amplitude ramp (softer than a pluck)
+    # how long a harmonic rings before it is damped; None: 0.7 s up to max(2 s, sustain_sec's top)
+    harmonic_sustain_sec: tuple[float, float] | None = None
     harmonic_nodes: list[Literal[2, 3, 4, 5, 6]] = Field(default_factory=lambda: [2, 3, 4, 5, 6])  # 12th, 7th,
     # 5th, 4th and 3rd-fret nodes (string length / node)
     two_stage_decay: bool = False  # each partial as two polarizations: a quick drop, then a long, beating tail
@@ -125,6 +127,10 @@ class Synthesize(_Section):
             raise ValueError(f"synthesize.harmonic_nodes must list distinct nodes from 2-6, got {self.harmonic_nodes}")
         if self.snippet_onset_sec[0] < 0 or self.snippet_sec[0] <= 0 or self.sustain_sec[0] <= 0:
             raise ValueError("synthesize.snippet_sec, snippet_onset_sec and sustain_sec must be positive")
+        if self.harmonic_sustain_sec is not None:
+            _check_range("synthesize.harmonic_sustain_sec", self.harmonic_sustain_sec)
+            if self.harmonic_sustain_sec[0] <= 0:
+                raise ValueError("synthesize.harmonic_sustain_sec must be positive")
         if self.notes_per_lick[0] < 2:
             raise ValueError("synthesize.notes_per_lick must start at 2 or more")
         if any(v < 0 for v in self.class_fractions.values()) or sum(self.class_fractions.values()) <= 0:
@@ -636,6 +642,10 @@ class Augment(_Section):
     time_mask: int = Field(0, ge=0)  # SpecAugment: widest time mask in frames; 0 = off
     n_masks: int = Field(1, ge=1)  # masks of each kind per example
     mixup_alpha: float = Field(0.0, ge=0.0)  # mixup Beta(alpha, alpha); 0 = off
+    # the note's level envelope, randomized so decay rate and attack speed stop deciding the class alone:
+    # a dB ramp of -tilt_db..+tilt_db across the window, and a fade-in of 0..fade_in_ms from the onset
+    tilt_db: float = Field(0.0, ge=0.0)
+    fade_in_ms: float = Field(0.0, ge=0.0)
     # frame sequences (featurize.kind tracks): each training track is cut to a random span of at least this
     # fraction of its frames, a new span every epoch; 1 = off
     crop: float = Field(1.0, gt=0.0, le=1.0)

@@ -35,7 +35,8 @@ LATER_PARAMS = (("task",), ("synthesize_tracks",), ("synthesize_rudiments",), ("
                 ("split", "val_where"), ("model", "rf", "per_target"), ("predict", "onset_n_fft"),
                 ("predict", "onset_n_mels"), ("synthesize_playlists",), ("playlist_split",), ("recommender",),
                 ("recommender_baselines",), ("recommender_eval",), ("featurize", "tracks", "strokes"),
-                ("model", "gru", "frame_stride"), ("train", "augment", "crop"))
+                ("model", "gru", "frame_stride"), ("train", "augment", "crop"), ("train", "augment", "tilt_db"),
+                ("train", "augment", "fade_in_ms"), ("synthesize", "harmonic_sustain_sec"))
 # Params of the evaluation-only check set: never written to config.json, so changing them never changes a model
 # directory (or its DVC hash); loading fills the defaults back in.
 EVALUATION_ONLY_PARAMS = (("checkset",), ("paths", "checkset"), ("paths", "checkset_report"), ("paths", "model_card"))

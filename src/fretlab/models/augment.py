@@ -18,12 +18,15 @@ class FeatureAugment(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.max_shift = round(cfg.shift_ms / 1000 * feat.sample_rate / feat.hop_length)
+        self.max_fade = cfg.fade_in_ms / 1000 * feat.sample_rate / feat.hop_length  # frames
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return x
         b = x.shape[0]
         x = x.clone()
+        if self.cfg.tilt_db > 0 or self.max_fade > 0:
+            x[:, 0] = reshape_envelope(x[:, 0], self.cfg.tilt_db, self.max_fade)
         if self.cfg.gain_db > 0:
             gain = (torch.rand(b, 1, 1, device=x.device) * 2 - 1) * self.cfg.gain_db
             x[:, 0] = x[:, 0] + gain
@@ -49,6 +52,24 @@ class FeatureAugment(nn.Module):
         gathered = torch.gather(x, -1, idx.clamp(0, t - 1)[:, None, None, :].expand_as(x))
         floor = x.amin(dim=(-2, -1), keepdim=True).expand_as(x)
         return torch.where(valid[:, None, None, :], gathered, floor)
+
+
+def reshape_envelope(logmel: torch.Tensor, tilt_db: float, max_fade: float) -> torch.Tensor:
+    """Per example of ``(B, mels, frames)`` log-mel dB: a linear dB ramp in time (-tilt_db..+tilt_db from the
+    first to the last frame: a faster or slower decay) and a fade-in of 0..``max_fade`` frames starting at
+    the onset (the first frame within 20 dB of the loudest). Values never drop below the example's floor.
+    """
+    b, _, t = logmel.shape
+    frames = torch.arange(t, device=logmel.device, dtype=logmel.dtype)[None, :]
+    curve = (torch.rand(b, 1, device=logmel.device) * 2 - 1) * tilt_db * frames / max(t - 1, 1)
+    if max_fade > 0:
+        energy = 10 * torch.log10((10 ** (logmel / 10)).sum(dim=1))  # (B, frames)
+        onset = (energy > energy.amax(dim=1, keepdim=True) - 20).float().argmax(dim=1, keepdim=True)
+        ramp = torch.rand(b, 1, device=logmel.device) * max_fade
+        gain = ((frames - onset + 1) / ramp.clamp_min(1e-6)).clamp(1e-3, 1.0)
+        curve = curve + torch.where(frames >= onset, 20 * torch.log10(gain), torch.zeros_like(gain))
+    floor = logmel.amin(dim=(-2, -1), keepdim=True)
+    return torch.maximum(logmel + curve[:, None, :], floor)
 
 
 def crop_sequences(x: torch.Tensor, lengths: torch.Tensor,

@@ -318,6 +318,11 @@ def render_dead(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generato
 RENDERERS = {"harmonic": render_harmonic, "dead_note": render_dead, "general_note": render_plucked}
 
 
+def harmonic_sustain(cfg: Synthesize) -> tuple[float, float]:
+    """How long a harmonic may ring (seconds): ``synthesize.harmonic_sustain_sec``, else the original range."""
+    return cfg.harmonic_sustain_sec or (0.7, max(2.0, cfg.sustain_sec[1]))
+
+
 def draw_note(label: str, cfg: Synthesize, rng: np.random.Generator, instrument: Guitar | None = None) -> NoteSpec:
     """Draw the style, excitation, string, pitch and duration of one note of class ``label``.
 
@@ -336,7 +341,7 @@ def draw_note(label: str, cfg: Synthesize, rng: np.random.Generator, instrument:
             options = [(len(strings_midi) - 1, 2)]
         string, node = options[rng.integers(len(options))]
         return NoteSpec(label, "HA", str(rng.choice(["FS", "PK"])), strings_midi[string] + HARMONIC_NODES[node],
-                        string, float(rng.uniform(0.7, max(2.0, cfg.sustain_sec[1]))),
+                        string, float(rng.uniform(*harmonic_sustain(cfg))),
                         float(rng.uniform(*cfg.harmonic_attack_ms)) / 1000.0)
     strings = [s for s, open_p in enumerate(strings_midi) if open_p <= hi and open_p + FRETS >= lo] or [0]
     string = int(rng.choice(strings))
