@@ -107,12 +107,24 @@ def heatmap(summary: dict[str, Any], path: Path) -> None:
     plot_error_heatmap(values, targets, labels, path, "test: standardized MSE per target (mean over seeds)")
 
 
+def merged(summary: dict[str, Any], earlier: Path | None, seeds: list[int]) -> dict[str, Any]:
+    """``summary`` plus the variants of an earlier results file that this run did not measure (same seeds only)."""
+    if earlier is None:
+        return summary
+    old = json.loads(earlier.read_text(encoding="utf-8"))
+    if old["seeds"] != seeds:
+        raise SystemExit(f"--merge {earlier}: seeds {old['seeds']}, this run {seeds}; merge runs of the same seeds")
+    return {**summary, **{k: v for k, v in old["variants"].items() if k not in summary}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = recipe_parser(__doc__, [v.name for v in VARIANTS], "at", "attributes_results.json")
     parser.add_argument("--png", default="attributes_heatmap.png")
+    parser.add_argument("--merge", type=Path, default=None,
+                        help="an earlier --json: its variants not run now are kept in the table, JSON and heatmap")
     args = parser.parse_args(argv)
     runs, seeds = run_recipe_variants(parser, args, VARIANTS, "attributes", "synthesize_tracks")
-    summary = summarize(runs)
+    summary = merged(summarize(runs), args.merge, seeds)
     Path(args.json_out).write_text(json.dumps({"seeds": seeds, "extra_overrides": args.extra, "variants": summary},
                                               indent=2) + "\n", encoding="utf-8")
     heatmap(summary, Path(args.png))
