@@ -137,3 +137,20 @@ def test_two_polarizations_split_each_partial_into_a_fast_and_a_slower_detuned_o
     rng = np.random.default_rng(1)
     audio, _ = render_file([draw_note("general_note", cfg, rng, make_guitar(0, rng))], make_guitar(0, rng), cfg, 2)
     assert np.isfinite(audio).all() and np.abs(audio).max() > 0
+
+
+def test_harmonics_ring_for_harmonic_sustain_sec_and_the_old_range_without_it():
+    rng = np.random.default_rng(11)
+    guitar = make_guitar(0, rng)
+    shared = [draw_note("harmonic", _cfg(harmonic_sustain_sec=(0.25, 0.5)), rng, guitar).duration for _ in range(200)]
+    assert min(shared) >= 0.25 and max(shared) <= 0.5
+    before = [draw_note("harmonic", _cfg(), rng, guitar).duration for _ in range(200)]
+    assert min(before) >= 0.7 and max(before) <= 3.0 and max(before) > 2.0  # 0.7 .. max(2, sustain_sec's top)
+
+
+@pytest.mark.parametrize("bad", ["[0.5, 0.25]", "[0.0, 1.0]"])
+def test_bad_harmonic_sustain_is_refused_by_name(tmp_path, bad):
+    path = tmp_path / "params.yaml"
+    path.write_text(f"synthesize:\n  harmonic_sustain_sec: {bad}\n")
+    with pytest.raises(ParamsError, match=r"synthesize\.harmonic_sustain_sec"):
+        load_params(path)
