@@ -34,6 +34,7 @@ VARIANTS = (
              "train.epochs=40", "train.patience=8")),
     Variant("gru-raw", "GRU, raw targets (no standardization)", ("task.standardize=false",)),
     Variant("crnn", "CRNN, standardized targets", ("model.name=crnn",)),
+    Variant("crnn-raw", "CRNN, raw targets (no standardization)", ("model.name=crnn", "task.standardize=false")),
     Variant("rf", "Random forest + RandomizedSearchCV, standardized targets", ("model.name=rf",)),
     Variant("rf-raw", "Random forest + search, raw targets", ("model.name=rf", "task.standardize=false")),
     Variant("gru-notempogram", "GRU (stride 2), features without the tempogram block",
