@@ -92,9 +92,9 @@ def edits(sr: int, seed: int) -> dict[str, Edit]:
 def probe(predictor: Predictor, root: Path, meta: pd.DataFrame, groups: list[str], seed: int) -> pd.DataFrame:
     """One row per (group, edit): the share of the group's notes predicted as each class."""
     rows = []
+    waves_of = {g: [predictor.load(root / rel) for rel in meta.loc[meta["group"] == g, "audio_path"]] for g in groups}
     for name, edit in edits(predictor.cfg.sample_rate, seed).items():
-        for group in groups:
-            waves = [predictor.load(root / rel) for rel in meta.loc[meta["group"] == group, "audio_path"]]
+        for group, waves in waves_of.items():
             labels = pd.Series([p.label for p in predictor.predict_notes([edit(w).astype(np.float32) for w in waves])])
             shares = labels.value_counts(normalize=True)
             rows.append({"group": group, "edit": name, "n": len(waves),
