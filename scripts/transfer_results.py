@@ -43,6 +43,14 @@ VARIANTS = (
             ("synthesize.harmonic_sustain_sec=null",)),
     Variant("before-envelope", "the previous default: no envelope augmentation, harmonics ring 0.7-3 s",
             ("train.augment.tilt_db=0.0", "train.augment.fade_in_ms=0.0", "synthesize.harmonic_sustain_sec=null")),
+    Variant("frets-20", "fretted notes up to the 20th fret (before)", ("synthesize.frets=20",)),
+    Variant("old-timbre", "fretted-note roll-off and partial damping as before",
+            ("synthesize.finger_rolloff=[1.4,2.0]", "synthesize.pick_rolloff=[1.0,1.5]",
+             "synthesize.damping_power=2.0")),
+    Variant("before-fretboard", "the previous default: 20 frets, old roll-off, damping and palm mutes",
+            ("synthesize.frets=20", "synthesize.finger_rolloff=[1.4,2.0]", "synthesize.pick_rolloff=[1.0,1.5]",
+             "synthesize.damping_power=2.0", "synthesize.palm_mute_sec=[0.08,1.0]",
+             "synthesize.palm_mute_decay_sec=[0.04,0.6]")),
 )
 CHECKSET_FILE = "checkset/metrics.json"
 TEST_FILE = "metrics/test.json"

@@ -115,18 +115,27 @@ class Synthesize(_Section):
     harmonic_sustain_sec: tuple[float, float] | None = None
     harmonic_nodes: list[Literal[2, 3, 4, 5, 6]] = Field(default_factory=lambda: [2, 3, 4, 5, 6])  # 12th, 7th,
     # 5th, 4th and 3rd-fret nodes (string length / node)
+    frets: int = Field(20, ge=12, le=27)  # the highest fret: fretted notes reach open string + frets
+    palm_mute_sec: tuple[float, float] = (0.08, 1.0)  # how long a palm-muted note sounds before it is damped
+    palm_mute_decay_sec: tuple[float, float] = (0.04, 0.6)  # a palm mute's decay time constant (log-uniform)
+    finger_rolloff: tuple[float, float] = (1.4, 2.0)  # a finger pluck's partial k starts at 1 / k ** this
+    pick_rolloff: tuple[float, float] = (1.0, 1.5)  # a pick's (sharper, so brighter)
+    damping_power: float = Field(2.0, ge=0.0, le=3.0)  # partial decay rate grows as (f / 1 kHz) ** this
     two_stage_decay: bool = False  # each partial as two polarizations: a quick drop, then a long, beating tail
     effects: SynthEffects = Field(default_factory=SynthEffects)
 
     @model_validator(mode="after")
     def _check(self) -> Synthesize:
         for name in ("notes_per_lick", "pitch_range", "snr_db", "gain_db", "bass_pitch_range", "detune_semitones",
-                     "snippet_sec", "snippet_onset_sec", "sustain_sec", "harmonic_attack_ms"):
+                     "snippet_sec", "snippet_onset_sec", "sustain_sec", "harmonic_attack_ms", "palm_mute_sec",
+                     "palm_mute_decay_sec", "finger_rolloff", "pick_rolloff"):
             _check_range(f"synthesize.{name}", getattr(self, name))
         if not self.harmonic_nodes or len(set(self.harmonic_nodes)) != len(self.harmonic_nodes):
             raise ValueError(f"synthesize.harmonic_nodes must list distinct nodes from 2-6, got {self.harmonic_nodes}")
-        if self.snippet_onset_sec[0] < 0 or self.snippet_sec[0] <= 0 or self.sustain_sec[0] <= 0:
-            raise ValueError("synthesize.snippet_sec, snippet_onset_sec and sustain_sec must be positive")
+        if (self.snippet_onset_sec[0] < 0 or self.snippet_sec[0] <= 0 or self.sustain_sec[0] <= 0
+                or self.palm_mute_sec[0] <= 0 or self.palm_mute_decay_sec[0] <= 0):
+            raise ValueError("synthesize.snippet_sec, snippet_onset_sec, sustain_sec, palm_mute_sec and "
+                             "palm_mute_decay_sec must be positive")
         if self.harmonic_sustain_sec is not None:
             _check_range("synthesize.harmonic_sustain_sec", self.harmonic_sustain_sec)
             if self.harmonic_sustain_sec[0] <= 0:

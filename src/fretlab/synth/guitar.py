@@ -27,7 +27,6 @@ from fretlab.synth.recording_chain import band_limit, colour
 OPEN_STRINGS = (40, 45, 50, 55, 59, 64)  # standard tuning, MIDI
 BASS_STRINGS = (28, 33, 38, 43)  # four-string bass, MIDI; a five-string adds a low B (23)
 LOW_B = 23
-FRETS = 20
 ELECTRIC_KINDS = ("electric", "bass_electric", "bass_fretless")
 HARMONIC_NODES = {2: 12, 3: 19, 4: 24, 5: 28, 6: 31}  # node divisor -> semitones above the open string
 GENERAL_STYLES = ("NO", "BE", "SL", "VI")
@@ -69,6 +68,10 @@ class NoteSpec:
     string: int  # index into the instrument's open_strings, lowest first
     duration: float  # sounding length before the player damps it
     attack_sec: float | None = None  # harmonics: the amplitude ramp (None: drawn at render time)
+    mute_decay_sec: tuple[float, float] = (0.04, 0.6)  # palm mutes: range of the decay time constant
+    finger_rolloff: tuple[float, float] = (1.4, 2.0)  # partial k's amplitude falls as 1 / k ** rolloff
+    pick_rolloff: tuple[float, float] = (1.0, 1.5)
+    damping_power: float = 2.0  # a partial's extra decay rate grows as (frequency / 1 kHz) ** damping_power
 
 
 def make_guitar(index: int, rng: np.random.Generator, detune: tuple[int, int] = (0, 0)) -> Guitar:
@@ -233,8 +236,8 @@ def render_plucked(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gener
     freqs = k * f0 * np.sqrt(1.0 + _inharmonicity(guitar, note.string) * k**2)
     muted = note.excitation == "MU"
     pluck = rng.uniform(0.06, 0.14) if note.excitation in ("PK", "SP", "ST") else rng.uniform(0.12, 0.3)
-    slope = {"PK": rng.uniform(1.0, 1.5), "FS": rng.uniform(1.4, 2.0), "MU": rng.uniform(1.6, 2.4),
-             "ST": rng.uniform(0.9, 1.4), "SP": rng.uniform(0.7, 1.2)}[note.excitation]
+    slope = {"PK": rng.uniform(*note.pick_rolloff), "FS": rng.uniform(*note.finger_rolloff),
+             "MU": rng.uniform(1.6, 2.4), "ST": rng.uniform(0.9, 1.4), "SP": rng.uniform(0.7, 1.2)}[note.excitation]
     amps = np.abs(np.sin(np.pi * k * pluck)) / k**slope
     if guitar.pickup_pos is not None:
         amps *= 0.3 + np.abs(np.sin(np.pi * k * guitar.pickup_pos))
@@ -242,8 +245,8 @@ def render_plucked(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gener
     amps *= _body_response(guitar, freqs) * np.exp(-freqs / brightness)
     tau = guitar.decay_sec * rng.uniform(0.7, 2.0) * (110.0 / f0) ** 0.3
     if muted:  # from a hard chug to a light palm touch that lets the note ring for half a second
-        tau = float(np.exp(rng.uniform(np.log(0.04), np.log(0.6))))
-    rates = 1.0 / tau + guitar.hf_damping * (1.0 + 6.0 * muted) * (freqs / 1000.0) ** 2
+        tau = float(np.exp(rng.uniform(*np.log(note.mute_decay_sec))))
+    rates = 1.0 / tau + guitar.hf_damping * (1.0 + 6.0 * muted) * (freqs / 1000.0) ** note.damping_power
     ratio = _pitch_curve(note.style, n, sr, rng)
     amps = amps / amps.max()
     if two_stage:
@@ -283,7 +286,7 @@ def render_harmonic(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gene
     # as long as, or longer than, a fretted note's: sustain alone must not tell the two apart (real
     # one-shots of both ring for seconds)
     tau = guitar.decay_sec * rng.uniform(0.7, 2.0) * (110.0 / freqs[node - 1]) ** 0.2
-    rates = np.where(on_node, 1.0 / tau + 0.5 * guitar.hf_damping * (freqs / 1000.0) ** 2,
+    rates = np.where(on_node, 1.0 / tau + 0.5 * guitar.hf_damping * (freqs / 1000.0) ** note.damping_power,
                      1.0 / rng.uniform(0.004, 0.03))  # the touching finger kills off-node partials
     ratio = _pitch_curve("VI" if rng.random() < 0.1 else "NO", n, sr, rng)
     amps = amps / amps.max()
@@ -342,18 +345,20 @@ def draw_note(label: str, cfg: Synthesize, rng: np.random.Generator, instrument:
         string, node = options[rng.integers(len(options))]
         return NoteSpec(label, "HA", str(rng.choice(["FS", "PK"])), strings_midi[string] + HARMONIC_NODES[node],
                         string, float(rng.uniform(*harmonic_sustain(cfg))),
-                        float(rng.uniform(*cfg.harmonic_attack_ms)) / 1000.0)
-    strings = [s for s, open_p in enumerate(strings_midi) if open_p <= hi and open_p + FRETS >= lo] or [0]
+                        float(rng.uniform(*cfg.harmonic_attack_ms)) / 1000.0, damping_power=cfg.damping_power)
+    strings = [s for s, open_p in enumerate(strings_midi) if open_p <= hi and open_p + cfg.frets >= lo] or [0]
     string = int(rng.choice(strings))
-    pitch = int(np.clip(strings_midi[string] + rng.integers(0, FRETS + 1), lo, hi))
+    pitch = int(np.clip(strings_midi[string] + rng.integers(0, cfg.frets + 1), lo, hi))
     if label == "dead_note":
         return NoteSpec(label, "DN", str(rng.choice(plucks)), pitch, string, float(rng.uniform(0.015, 0.08)))
     if rng.random() < 0.25:
-        return NoteSpec(label, "NO", "MU", pitch, string, float(rng.uniform(0.08, 1.0)))
+        return NoteSpec(label, "NO", "MU", pitch, string, float(rng.uniform(*cfg.palm_mute_sec)),
+                        mute_decay_sec=cfg.palm_mute_decay_sec, damping_power=cfg.damping_power)
     style = str(rng.choice(GENERAL_STYLES, p=[0.4, 0.2, 0.2, 0.2]))
     weights = [0.45, 0.2, 0.2, 0.15] if bass else [0.5, 0.5]
     return NoteSpec(label, style, str(rng.choice(plucks, p=weights)), pitch, string,
-                    float(rng.uniform(*cfg.sustain_sec)))
+                    float(rng.uniform(*cfg.sustain_sec)), damping_power=cfg.damping_power,
+                    finger_rolloff=cfg.finger_rolloff, pick_rolloff=cfg.pick_rolloff)
 
 
 def _hum_and_hiss(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
