@@ -154,3 +154,62 @@ def test_bad_harmonic_sustain_is_refused_by_name(tmp_path, bad):
     path.write_text(f"synthesize:\n  harmonic_sustain_sec: {bad}\n")
     with pytest.raises(ParamsError, match=r"synthesize\.harmonic_sustain_sec"):
         load_params(path)
+
+
+def _fretted(cfg: Synthesize, n: int = 3000, seed: int = 5) -> list:
+    rng = np.random.default_rng(seed)
+    guitar = make_guitar(2, rng)  # an electric guitar in standard tuning or lower
+    return [draw_note("general_note", cfg, rng, guitar) for _ in range(n)], guitar
+
+
+def test_fretted_notes_reach_the_highest_fret_and_no_further():
+    for frets in (20, 24):
+        notes, guitar = _fretted(_cfg(frets=frets, pitch_range=(40, 100)))
+        top = max(guitar.open_strings)
+        assert max(n.pitch for n in notes) == top + frets
+        for n in notes:
+            assert 0 <= n.pitch - guitar.open_strings[n.string] <= frets
+
+
+def test_palm_mutes_take_their_length_and_decay_range_from_params():
+    cfg = _cfg(palm_mute_sec=(0.05, 0.06), palm_mute_decay_sec=(0.015, 0.02))
+    mutes = [n for n in _fretted(cfg, 400)[0] if n.excitation == "MU"]
+    assert len(mutes) > 50 and all(0.05 <= n.duration <= 0.06 for n in mutes)
+    assert all(n.mute_decay_sec == (0.015, 0.02) for n in mutes)
+    # a 15-20 ms time constant: the note has fallen by far more than 30 dB 150 ms after its onset
+    from fretlab.synth.guitar import render_plucked
+    sig = render_plucked(mutes[0], make_guitar(2, np.random.default_rng(0)), SR, np.random.default_rng(1))
+    early, late = np.abs(sig[: int(0.01 * SR)]).max(), np.abs(sig[int(0.045 * SR): int(0.05 * SR)]).max()
+    assert 20 * np.log10(late / early) < -15
+
+
+def _partial_db(sig: np.ndarray, f0: float, k: int) -> float:
+    spec = np.abs(np.fft.rfft(sig * np.hanning(sig.size)))
+    freqs = np.fft.rfftfreq(sig.size, 1 / SR)
+    band = lambda f: spec[(freqs > f * 0.97) & (freqs < f * 1.03)].max()  # noqa: E731
+    return float(20 * np.log10(band(k * f0) / band(f0)))
+
+
+@pytest.mark.parametrize("changes,richer", [
+    ({"finger_rolloff": (0.8, 0.8)}, {"finger_rolloff": (2.4, 2.4)}),
+    ({"damping_power": 1.0}, {"damping_power": 2.5}),
+])
+def test_a_lower_rolloff_or_damping_power_gives_stronger_upper_partials(changes, richer):
+    from fretlab.synth.guitar import NoteSpec, render_plucked
+    guitar = make_guitar(0, np.random.default_rng(3))  # acoustic: no pickup comb
+    levels = []
+    for cfg in (_cfg(**changes), _cfg(**richer)):
+        note = NoteSpec("general_note", "NO", "FS", 76, 5, 1.0, damping_power=cfg.damping_power,
+                        finger_rolloff=cfg.finger_rolloff)
+        sig = render_plucked(note, guitar, SR, np.random.default_rng(9))[int(0.1 * SR): int(0.6 * SR)]
+        levels.append(_partial_db(sig, 440.0 * 2 ** ((76 - 69) / 12), 3))
+    assert levels[0] > levels[1] + 3.0  # same note, same random draws: only the param differs
+
+
+@pytest.mark.parametrize("key,bad", [("palm_mute_sec", "[0.5, 0.1]"), ("palm_mute_decay_sec", "[0.0, 0.1]"),
+                                     ("finger_rolloff", "[2.0, 1.0]"), ("frets", "40"), ("damping_power", "-1")])
+def test_bad_fretboard_and_timbre_params_are_refused_by_name(tmp_path, key, bad):
+    path = tmp_path / "params.yaml"
+    path.write_text(f"synthesize:\n  {key}: {bad}\n")
+    with pytest.raises(ParamsError, match=rf"synthesize\.{key}"):
+        load_params(path)

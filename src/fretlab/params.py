@@ -132,10 +132,11 @@ class Synthesize(_Section):
             _check_range(f"synthesize.{name}", getattr(self, name))
         if not self.harmonic_nodes or len(set(self.harmonic_nodes)) != len(self.harmonic_nodes):
             raise ValueError(f"synthesize.harmonic_nodes must list distinct nodes from 2-6, got {self.harmonic_nodes}")
-        if (self.snippet_onset_sec[0] < 0 or self.snippet_sec[0] <= 0 or self.sustain_sec[0] <= 0
-                or self.palm_mute_sec[0] <= 0 or self.palm_mute_decay_sec[0] <= 0):
-            raise ValueError("synthesize.snippet_sec, snippet_onset_sec, sustain_sec, palm_mute_sec and "
-                             "palm_mute_decay_sec must be positive")
+        if self.snippet_onset_sec[0] < 0:
+            raise ValueError("synthesize.snippet_onset_sec must not be negative")
+        for name in ("snippet_sec", "sustain_sec", "palm_mute_sec", "palm_mute_decay_sec"):
+            if getattr(self, name)[0] <= 0:
+                raise ValueError(f"synthesize.{name} must be positive, got {list(getattr(self, name))}")
         if self.harmonic_sustain_sec is not None:
             _check_range("synthesize.harmonic_sustain_sec", self.harmonic_sustain_sec)
             if self.harmonic_sustain_sec[0] <= 0:
