@@ -213,3 +213,18 @@ def test_bad_fretboard_and_timbre_params_are_refused_by_name(tmp_path, key, bad)
     path.write_text(f"synthesize:\n  {key}: {bad}\n")
     with pytest.raises(ParamsError, match=rf"synthesize\.{key}"):
         load_params(path)
+
+
+def test_uniform_pitch_sampling_covers_the_top_frets_as_often_as_mid_neck():
+    counts = {}
+    for sampling in ("string", "uniform"):
+        notes, guitar = _fretted(_cfg(frets=24, pitch_range=(40, 100), pitch_sampling=sampling), n=6000)
+        pitches = np.array([n.pitch for n in notes])
+        for n in notes:  # the string drawn reaches the pitch
+            assert 0 <= n.pitch - guitar.open_strings[n.string] <= 24
+        top, mid = max(guitar.open_strings) + 24, min(guitar.open_strings) + 24
+        assert pitches.min() == min(guitar.open_strings) and pitches.max() == top
+        counts[sampling] = ((pitches > top - 4).mean(), (np.abs(pitches - mid) < 2).mean())
+    top_share, mid_share = counts["uniform"]
+    assert abs(top_share / 4 - mid_share / 3) < 0.01  # per semitone, the top frets as often as mid-neck
+    assert counts["string"][0] < top_share / 2  # a string, then a fret: the top frets are rare

@@ -312,8 +312,8 @@ def test_default_params_dump_as_before_the_task_layer():
     del full["paths"]["checkset"], full["paths"]["checkset_report"], full["paths"]["model_card"]
     del full["model"]["gru"]["frame_stride"], full["train"]["augment"]["crop"]
     del full["train"]["augment"]["tilt_db"], full["train"]["augment"]["fade_in_ms"]
-    for key in ("harmonic_sustain_sec", "frets", "palm_mute_sec", "palm_mute_decay_sec", "finger_rolloff",
-                "pick_rolloff", "damping_power"):
+    for key in ("harmonic_sustain_sec", "frets", "pitch_sampling", "palm_mute_sec", "palm_mute_decay_sec",
+                "finger_rolloff", "pick_rolloff", "damping_power"):
         del full["synthesize"][key]
     assert dump == full
     assert parse_params(dump) == Params()

@@ -116,6 +116,7 @@ class Synthesize(_Section):
     harmonic_nodes: list[Literal[2, 3, 4, 5, 6]] = Field(default_factory=lambda: [2, 3, 4, 5, 6])  # 12th, 7th,
     # 5th, 4th and 3rd-fret nodes (string length / node)
     frets: int = Field(20, ge=12, le=27)  # the highest fret: fretted notes reach open string + frets
+    pitch_sampling: Literal["string", "uniform"] = "string"  # a string then a fret | every reachable pitch alike
     palm_mute_sec: tuple[float, float] = (0.08, 1.0)  # how long a palm-muted note sounds before it is damped
     palm_mute_decay_sec: tuple[float, float] = (0.04, 0.6)  # a palm mute's decay time constant (log-uniform)
     finger_rolloff: tuple[float, float] = (1.4, 2.0)  # a finger pluck's partial k starts at 1 / k ** this

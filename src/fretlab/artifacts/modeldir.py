@@ -37,8 +37,9 @@ LATER_PARAMS = (("task",), ("synthesize_tracks",), ("synthesize_rudiments",), ("
                 ("recommender_baselines",), ("recommender_eval",), ("featurize", "tracks", "strokes"),
                 ("model", "gru", "frame_stride"), ("train", "augment", "crop"), ("train", "augment", "tilt_db"),
                 ("train", "augment", "fade_in_ms"), ("synthesize", "harmonic_sustain_sec"),
-                ("synthesize", "frets"), ("synthesize", "palm_mute_sec"), ("synthesize", "palm_mute_decay_sec"),
-                ("synthesize", "damping_power"), ("synthesize", "finger_rolloff"), ("synthesize", "pick_rolloff"))
+                ("synthesize", "frets"), ("synthesize", "pitch_sampling"), ("synthesize", "palm_mute_sec"),
+                ("synthesize", "palm_mute_decay_sec"), ("synthesize", "damping_power"),
+                ("synthesize", "finger_rolloff"), ("synthesize", "pick_rolloff"))
 # Params of the evaluation-only check set: never written to config.json, so changing them never changes a model
 # directory (or its DVC hash); loading fills the defaults back in.
 EVALUATION_ONLY_PARAMS = (("checkset",), ("paths", "checkset"), ("paths", "checkset_report"), ("paths", "model_card"))

@@ -326,6 +326,26 @@ def harmonic_sustain(cfg: Synthesize) -> tuple[float, float]:
     return cfg.harmonic_sustain_sec or (0.7, max(2.0, cfg.sustain_sec[1]))
 
 
+def _fretted_position(strings_midi: tuple[int, ...], frets: int, pitch_range: tuple[int, int], sampling: str,
+                      rng: np.random.Generator) -> tuple[int, int]:
+    """The string and MIDI pitch of a fretted (or dead) note within ``pitch_range``.
+
+    ``string``: a string, then a fret, so mid-neck pitches that several strings reach are the most common and
+    the top few frets of the highest string are rare. ``uniform``: every reachable pitch equally likely, then a
+    string that reaches it, so pitch alone says little about the class (harmonics reach the top of the range too).
+    """
+    lo, hi = pitch_range
+    strings = [s for s, open_p in enumerate(strings_midi) if open_p <= hi and open_p + frets >= lo] or [0]
+    if sampling == "uniform":
+        low = max(lo, min(strings_midi[s] for s in strings))
+        high = max(low, min(hi, max(strings_midi[s] for s in strings) + frets))
+        pitch = int(rng.integers(low, high + 1))
+        playable = [s for s in strings if strings_midi[s] <= pitch <= strings_midi[s] + frets] or strings
+        return int(rng.choice(playable)), pitch
+    string = int(rng.choice(strings))
+    return string, int(np.clip(strings_midi[string] + rng.integers(0, frets + 1), lo, hi))
+
+
 def draw_note(label: str, cfg: Synthesize, rng: np.random.Generator, instrument: Guitar | None = None) -> NoteSpec:
     """Draw the style, excitation, string, pitch and duration of one note of class ``label``.
 
@@ -346,9 +366,7 @@ def draw_note(label: str, cfg: Synthesize, rng: np.random.Generator, instrument:
         return NoteSpec(label, "HA", str(rng.choice(["FS", "PK"])), strings_midi[string] + HARMONIC_NODES[node],
                         string, float(rng.uniform(*harmonic_sustain(cfg))),
                         float(rng.uniform(*cfg.harmonic_attack_ms)) / 1000.0, damping_power=cfg.damping_power)
-    strings = [s for s, open_p in enumerate(strings_midi) if open_p <= hi and open_p + cfg.frets >= lo] or [0]
-    string = int(rng.choice(strings))
-    pitch = int(np.clip(strings_midi[string] + rng.integers(0, cfg.frets + 1), lo, hi))
+    string, pitch = _fretted_position(strings_midi, cfg.frets, (lo, hi), cfg.pitch_sampling, rng)
     if label == "dead_note":
         return NoteSpec(label, "DN", str(rng.choice(plucks)), pitch, string, float(rng.uniform(0.015, 0.08)))
     if rng.random() < 0.25:
