@@ -113,6 +113,9 @@ class Synthesize(_Section):
     harmonic_attack_ms: tuple[float, float] = (2.0, 60.0)  # a harmonic's amplitude ramp (softer than a pluck)
     # how long a harmonic rings before it is damped; None: 0.7 s up to max(2 s, sustain_sec's top)
     harmonic_sustain_sec: tuple[float, float] | None = None
+    # how long the off-node partials of a harmonic ring (uniform): a clean touch kills them within ms, a finger
+    # lifted early lets them ring on under the harmonic
+    harmonic_touch_decay_sec: tuple[float, float] = (0.004, 0.03)
     harmonic_nodes: list[Literal[2, 3, 4, 5, 6]] = Field(default_factory=lambda: [2, 3, 4, 5, 6])  # 12th, 7th,
     # 5th, 4th and 3rd-fret nodes (string length / node)
     frets: int = Field(20, ge=12, le=27)  # the highest fret: fretted notes reach open string + frets
@@ -129,13 +132,13 @@ class Synthesize(_Section):
     def _check(self) -> Synthesize:
         for name in ("notes_per_lick", "pitch_range", "snr_db", "gain_db", "bass_pitch_range", "detune_semitones",
                      "snippet_sec", "snippet_onset_sec", "sustain_sec", "harmonic_attack_ms", "palm_mute_sec",
-                     "palm_mute_decay_sec", "finger_rolloff", "pick_rolloff"):
+                     "palm_mute_decay_sec", "finger_rolloff", "pick_rolloff", "harmonic_touch_decay_sec"):
             _check_range(f"synthesize.{name}", getattr(self, name))
         if not self.harmonic_nodes or len(set(self.harmonic_nodes)) != len(self.harmonic_nodes):
             raise ValueError(f"synthesize.harmonic_nodes must list distinct nodes from 2-6, got {self.harmonic_nodes}")
         if self.snippet_onset_sec[0] < 0:
             raise ValueError("synthesize.snippet_onset_sec must not be negative")
-        for name in ("snippet_sec", "sustain_sec", "palm_mute_sec", "palm_mute_decay_sec"):
+        for name in ("snippet_sec", "sustain_sec", "palm_mute_sec", "palm_mute_decay_sec", "harmonic_touch_decay_sec"):
             if getattr(self, name)[0] <= 0:
                 raise ValueError(f"synthesize.{name} must be positive, got {list(getattr(self, name))}")
         if self.harmonic_sustain_sec is not None:

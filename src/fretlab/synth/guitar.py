@@ -68,6 +68,7 @@ class NoteSpec:
     string: int  # index into the instrument's open_strings, lowest first
     duration: float  # sounding length before the player damps it
     attack_sec: float | None = None  # harmonics: the amplitude ramp (None: drawn at render time)
+    touch_decay_sec: tuple[float, float] = (0.004, 0.03)  # harmonics: decay time of the off-node partials
     mute_decay_sec: tuple[float, float] = (0.04, 0.6)  # palm mutes: range of the decay time constant
     finger_rolloff: tuple[float, float] = (1.4, 2.0)  # partial k's amplitude falls as 1 / k ** rolloff
     pick_rolloff: tuple[float, float] = (1.0, 1.5)
@@ -287,7 +288,7 @@ def render_harmonic(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gene
     # one-shots of both ring for seconds)
     tau = guitar.decay_sec * rng.uniform(0.7, 2.0) * (110.0 / freqs[node - 1]) ** 0.2
     rates = np.where(on_node, 1.0 / tau + 0.5 * guitar.hf_damping * (freqs / 1000.0) ** note.damping_power,
-                     1.0 / rng.uniform(0.004, 0.03))  # the touching finger kills off-node partials
+                     1.0 / rng.uniform(*note.touch_decay_sec))  # the touching finger damps off-node partials
     ratio = _pitch_curve("VI" if rng.random() < 0.1 else "NO", n, sr, rng)
     amps = amps / amps.max()
     if two_stage:
@@ -365,7 +366,8 @@ def draw_note(label: str, cfg: Synthesize, rng: np.random.Generator, instrument:
         string, node = options[rng.integers(len(options))]
         return NoteSpec(label, "HA", str(rng.choice(["FS", "PK"])), strings_midi[string] + HARMONIC_NODES[node],
                         string, float(rng.uniform(*harmonic_sustain(cfg))),
-                        float(rng.uniform(*cfg.harmonic_attack_ms)) / 1000.0, damping_power=cfg.damping_power)
+                        float(rng.uniform(*cfg.harmonic_attack_ms)) / 1000.0, damping_power=cfg.damping_power,
+                        touch_decay_sec=cfg.harmonic_touch_decay_sec)
     string, pitch = _fretted_position(strings_midi, cfg.frets, (lo, hi), cfg.pitch_sampling, rng)
     if label == "dead_note":
         return NoteSpec(label, "DN", str(rng.choice(plucks)), pitch, string, float(rng.uniform(0.015, 0.08)))
