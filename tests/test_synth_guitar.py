@@ -228,3 +228,19 @@ def test_uniform_pitch_sampling_covers_the_top_frets_as_often_as_mid_neck():
     top_share, mid_share = counts["uniform"]
     assert abs(top_share / 4 - mid_share / 3) < 0.01  # per semitone, the top frets as often as mid-neck
     assert counts["string"][0] < top_share / 2  # a string, then a fret: the top frets are rare
+
+
+def test_a_swell_fades_a_driven_file_in_and_is_never_drawn_while_off():
+    t = np.arange(SR, dtype=np.float32) / SR
+    note = (np.sin(2 * np.pi * 220 * t) * np.exp(-t / 0.3)).astype(np.float32)  # a plucked, decaying note
+    rms = lambda x, a, b: float(np.sqrt(np.mean(x[int(a * SR): int(b * SR)] ** 2)))  # noqa: E731
+    swell = SynthEffects(drive_probability=1.0, swell_probability=1.0, swell_ms=(200.0, 200.0), reverb_probability=0.0)
+    out = colour(note, SR, True, swell, np.random.default_rng(0))
+    plain = colour(note, SR, True, swell.model_copy(update={"swell_probability": 0.0}), np.random.default_rng(0))
+    assert rms(out, 0.0, 0.02) < 0.3 * rms(out, 0.25, 0.3)  # starts low, rises over 200 ms
+    assert rms(plain, 0.0, 0.02) > rms(plain, 0.25, 0.3)  # without it the drive keeps the pluck's peak first
+    # off: no random number is drawn for it, so the rest of the chain (and the dataset) is as before
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    colour(note, SR, True, swell.model_copy(update={"swell_probability": 0.0}), rng_a)
+    colour(note, SR, True, SynthEffects(drive_probability=1.0, reverb_probability=0.0), rng_b)
+    assert rng_a.random() == rng_b.random()

@@ -73,6 +73,8 @@ class SynthEffects(_Section):
     enabled: bool = True
     drive_probability: float = Field(0.4, ge=0.0, le=1.0)  # electric instruments through an overdriven amp
     drive_db: tuple[float, float] = (6.0, 30.0)  # pedalboard.Distortion drive
+    swell_probability: float = Field(0.0, ge=0.0, le=1.0)  # a driven file's input fades in (volume swell, bloom)
+    swell_ms: tuple[float, float] = (50.0, 300.0)  # how long that fade-in takes
     eq_db: float = Field(6.0, ge=0.0, le=24.0)  # low shelf, one peak and high shelf, each +- this
     reverb_probability: float = Field(0.5, ge=0.0, le=1.0)
     room_size: tuple[float, float] = (0.05, 0.6)  # pedalboard.Reverb room_size
@@ -82,13 +84,15 @@ class SynthEffects(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> SynthEffects:
-        for name in ("drive_db", "room_size", "reverb_wet", "lowpass_hz"):
+        for name in ("drive_db", "swell_ms", "room_size", "reverb_wet", "lowpass_hz"):
             _check_range(f"synthesize.effects.{name}", getattr(self, name))
         if not (self.room_size[0] >= 0.0 and self.room_size[1] <= 1.0 and self.reverb_wet[0] >= 0.0
                 and self.reverb_wet[1] <= 1.0):
             raise ValueError("synthesize.effects.room_size and reverb_wet must lie in [0, 1]")
         if self.lowpass_hz[0] <= 0:
             raise ValueError("synthesize.effects.lowpass_hz must be positive")
+        if self.swell_ms[0] <= 0:
+            raise ValueError(f"synthesize.effects.swell_ms must be positive, got {list(self.swell_ms)}")
         return self
 
 

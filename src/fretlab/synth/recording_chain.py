@@ -39,6 +39,12 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
+def _swell(n: int, sr: int, seconds: float) -> np.ndarray:
+    """A linear fade-in over ``seconds``: a volume swell, or an amp's bloom, ahead of the distortion, which then
+    holds the level flat, so a driven note may rise slowly and never decay inside the window, as a harmonic can."""
+    return np.clip(np.arange(n, dtype=np.float32) / (seconds * sr), 0.0, 1.0)
+
+
 def colour(x: np.ndarray, sr: int, electric: bool, cfg: SynthEffects, rng: np.random.Generator) -> np.ndarray:
     """Amplifier (electric only), tilt EQ and room on the instrument's signal, before noise is added."""
     if not cfg.enabled:
@@ -48,6 +54,8 @@ def colour(x: np.ndarray, sr: int, electric: bool, cfg: SynthEffects, rng: np.ra
     if electric and rng.random() < cfg.drive_probability:
         peak = float(np.abs(x).max()) or 1.0
         x = x / peak  # the drive acts on a fixed input level: its setting, not the file's gain, sets the grit
+        if cfg.swell_probability > 0 and rng.random() < cfg.swell_probability:
+            x = x * _swell(len(x), sr, rng.uniform(*cfg.swell_ms) / 1000.0)
         stages += [Distortion(drive_db=float(rng.uniform(*cfg.drive_db))),
                    LowpassFilter(cutoff_frequency_hz=min(rng.uniform(*CABINET_HZ), top))]
     gain = cfg.eq_db
