@@ -57,6 +57,7 @@ VARIANTS = (
     Variant("slow-harmonics-swells", "slow harmonics, and half the driven electric files swell in over 50-300 ms",
             ("synthesize.harmonic_attack_ms=[2.0,120.0]", "synthesize.harmonic_touch_decay_sec=[0.004,1.0]",
              "synthesize.effects.swell_probability=0.5")),
+    Variant("loud-slaps", "bass slaps with a 4x louder fret click", ("synthesize.slap_click_gain=4.0",)),
     Variant("more-instruments", "twice the notes and instruments (4000 notes, 40 guitars, 12 basses)",
             ("synthesize.n_events=4000", "synthesize.n_guitars=40", "synthesize.n_basses=12")),
 )

@@ -128,6 +128,7 @@ class Synthesize(_Section):
     palm_mute_decay_sec: tuple[float, float] = (0.04, 0.6)  # a palm mute's decay time constant (log-uniform)
     finger_rolloff: tuple[float, float] = (1.4, 2.0)  # a finger pluck's partial k starts at 1 / k ** this
     pick_rolloff: tuple[float, float] = (1.0, 1.5)  # a pick's (sharper, so brighter)
+    slap_click_gain: float = Field(1.0, ge=0.0, le=10.0)  # a bass slap's fret click: times 0.2-0.8 of the tone's peak
     damping_power: float = Field(2.0, ge=0.0, le=3.0)  # partial decay rate grows as (f / 1 kHz) ** this
     two_stage_decay: bool = False  # each partial as two polarizations: a quick drop, then a long, beating tail
     effects: SynthEffects = Field(default_factory=SynthEffects)

@@ -40,7 +40,8 @@ LATER_PARAMS = (("task",), ("synthesize_tracks",), ("synthesize_rudiments",), ("
                 ("synthesize", "frets"), ("synthesize", "pitch_sampling"), ("synthesize", "palm_mute_sec"),
                 ("synthesize", "palm_mute_decay_sec"), ("synthesize", "damping_power"),
                 ("synthesize", "finger_rolloff"), ("synthesize", "pick_rolloff"),
-                ("synthesize", "harmonic_touch_decay_sec"), ("synthesize", "effects", "swell_probability"),
+                ("synthesize", "harmonic_touch_decay_sec"), ("synthesize", "slap_click_gain"),
+                ("synthesize", "effects", "swell_probability"),
                 ("synthesize", "effects", "swell_ms"))
 # Params of the evaluation-only check set: never written to config.json, so changing them never changes a model
 # directory (or its DVC hash); loading fills the defaults back in.

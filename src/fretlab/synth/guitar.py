@@ -72,6 +72,7 @@ class NoteSpec:
     mute_decay_sec: tuple[float, float] = (0.04, 0.6)  # palm mutes: range of the decay time constant
     finger_rolloff: tuple[float, float] = (1.4, 2.0)  # partial k's amplitude falls as 1 / k ** rolloff
     pick_rolloff: tuple[float, float] = (1.0, 1.5)
+    slap_click_gain: float = 1.0  # slaps: the string-on-fret click's level, times its drawn share of the peak
     damping_power: float = 2.0  # a partial's extra decay rate grows as (frequency / 1 kHz) ** damping_power
 
 
@@ -254,7 +255,8 @@ def render_plucked(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gener
         freqs, amps, rates = _two_polarizations(freqs, amps, rates, rng)
     sig = _partials(freqs, amps, rates, ratio, sr, rng)
     noise_level = {"PK": rng.uniform(0.05, 0.4), "FS": rng.uniform(0.01, 0.12), "MU": rng.uniform(0.08, 0.4),
-                   "ST": rng.uniform(0.2, 0.6), "SP": rng.uniform(0.3, 0.8)}  # slaps: the string hits the frets
+                   "ST": rng.uniform(0.2, 0.6) * note.slap_click_gain,  # slaps: the string hits the frets
+                   "SP": rng.uniform(0.3, 0.8) * note.slap_click_gain}
     sig += _attack_noise(n, sr, noise_level[note.excitation] * np.abs(sig).max(), rng.uniform(0.002, 0.012),
                          rng.uniform(1500, 6000), rng)
     attack = int(rng.uniform(0.001, 0.004) * sr)
@@ -378,7 +380,8 @@ def draw_note(label: str, cfg: Synthesize, rng: np.random.Generator, instrument:
     weights = [0.45, 0.2, 0.2, 0.15] if bass else [0.5, 0.5]
     return NoteSpec(label, style, str(rng.choice(plucks, p=weights)), pitch, string,
                     float(rng.uniform(*cfg.sustain_sec)), damping_power=cfg.damping_power,
-                    finger_rolloff=cfg.finger_rolloff, pick_rolloff=cfg.pick_rolloff)
+                    finger_rolloff=cfg.finger_rolloff, pick_rolloff=cfg.pick_rolloff,
+                    slap_click_gain=cfg.slap_click_gain)
 
 
 def _hum_and_hiss(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
