@@ -244,3 +244,15 @@ def test_a_swell_fades_a_driven_file_in_and_is_never_drawn_while_off():
     colour(note, SR, True, swell.model_copy(update={"swell_probability": 0.0}), rng_a)
     colour(note, SR, True, SynthEffects(drive_probability=1.0, reverb_probability=0.0), rng_b)
     assert rng_a.random() == rng_b.random()
+
+
+def test_a_louder_slap_click_raises_the_attack_over_the_tone():
+    from fretlab.synth.guitar import NoteSpec, render_plucked
+    bass = make_bass(0, np.random.default_rng(2))
+    ratios = []
+    for gain in (1.0, 4.0):
+        note = NoteSpec("general_note", "NO", "SP", 40, 2, 1.0, slap_click_gain=gain)
+        sig = render_plucked(note, bass, SR, np.random.default_rng(4))
+        rms = lambda a, b: np.sqrt(np.mean(sig[int(a * SR): int(b * SR)] ** 2))  # noqa: E731,B023
+        ratios.append(20 * np.log10(rms(0.0, 0.005) / rms(0.1, 0.2)))
+    assert ratios[1] > ratios[0] + 6.0  # same draws: only the click's level differs
