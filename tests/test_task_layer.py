@@ -313,7 +313,8 @@ def test_default_params_dump_as_before_the_task_layer():
     del full["model"]["gru"]["frame_stride"], full["train"]["augment"]["crop"]
     del full["train"]["augment"]["tilt_db"], full["train"]["augment"]["fade_in_ms"]
     for key in ("harmonic_sustain_sec", "frets", "pitch_sampling", "palm_mute_sec", "palm_mute_decay_sec",
-                "finger_rolloff", "pick_rolloff", "damping_power", "harmonic_touch_decay_sec", "slap_click_gain"):
+                "finger_rolloff", "pick_rolloff", "damping_power", "harmonic_touch_decay_sec", "slap_click_gain",
+                "harmonic_rolloff"):
         del full["synthesize"][key]
     del full["synthesize"]["effects"]["swell_probability"], full["synthesize"]["effects"]["swell_ms"]
     assert dump == full

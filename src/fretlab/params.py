@@ -120,6 +120,7 @@ class Synthesize(_Section):
     # how long the off-node partials of a harmonic ring (uniform): a clean touch kills them within ms, a finger
     # lifted early lets them ring on under the harmonic
     harmonic_touch_decay_sec: tuple[float, float] = (0.004, 0.03)
+    harmonic_rolloff: tuple[float, float] = (1.2, 2.8)  # a harmonic's j-th partial starts at 1 / j ** this
     harmonic_nodes: list[Literal[2, 3, 4, 5, 6]] = Field(default_factory=lambda: [2, 3, 4, 5, 6])  # 12th, 7th,
     # 5th, 4th and 3rd-fret nodes (string length / node)
     frets: int = Field(20, ge=12, le=27)  # the highest fret: fretted notes reach open string + frets
@@ -137,7 +138,8 @@ class Synthesize(_Section):
     def _check(self) -> Synthesize:
         for name in ("notes_per_lick", "pitch_range", "snr_db", "gain_db", "bass_pitch_range", "detune_semitones",
                      "snippet_sec", "snippet_onset_sec", "sustain_sec", "harmonic_attack_ms", "palm_mute_sec",
-                     "palm_mute_decay_sec", "finger_rolloff", "pick_rolloff", "harmonic_touch_decay_sec"):
+                     "palm_mute_decay_sec", "finger_rolloff", "pick_rolloff", "harmonic_touch_decay_sec",
+                     "harmonic_rolloff"):
             _check_range(f"synthesize.{name}", getattr(self, name))
         if not self.harmonic_nodes or len(set(self.harmonic_nodes)) != len(self.harmonic_nodes):
             raise ValueError(f"synthesize.harmonic_nodes must list distinct nodes from 2-6, got {self.harmonic_nodes}")

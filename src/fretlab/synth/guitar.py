@@ -69,6 +69,7 @@ class NoteSpec:
     duration: float  # sounding length before the player damps it
     attack_sec: float | None = None  # harmonics: the amplitude ramp (None: drawn at render time)
     touch_decay_sec: tuple[float, float] = (0.004, 0.03)  # harmonics: decay time of the off-node partials
+    harmonic_rolloff: tuple[float, float] = (1.2, 2.8)  # harmonics: the j-th on-node partial starts at 1 / j ** this
     mute_decay_sec: tuple[float, float] = (0.04, 0.6)  # palm mutes: range of the decay time constant
     finger_rolloff: tuple[float, float] = (1.4, 2.0)  # partial k's amplitude falls as 1 / k ** rolloff
     pick_rolloff: tuple[float, float] = (1.0, 1.5)
@@ -281,8 +282,9 @@ def render_harmonic(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gene
     freqs = k * f_open * np.sqrt(1.0 + _inharmonicity(guitar, note.string) * k**2)
     on_node = (k % node) == 0
     order = k / node
-    # off-node partials: from a clean touch (-50 dB) to a sloppy one (-12 dB), all killed within ms
-    amps = np.where(on_node, 1.0 / order ** rng.uniform(1.2, 2.8), np.exp(rng.uniform(np.log(0.003), np.log(0.25))) / k)
+    # off-node partials: from a clean touch (-50 dB) to a sloppy one (-12 dB), damped by the touching finger
+    amps = np.where(on_node, 1.0 / order ** rng.uniform(*note.harmonic_rolloff),
+                    np.exp(rng.uniform(np.log(0.003), np.log(0.25))) / k)
     if guitar.pickup_pos is not None:
         amps *= 0.3 + np.abs(np.sin(np.pi * k * guitar.pickup_pos))
     amps *= _body_response(guitar, freqs) * np.exp(-freqs / (guitar.brightness_hz * rng.uniform(0.8, 1.5)))
@@ -369,7 +371,7 @@ def draw_note(label: str, cfg: Synthesize, rng: np.random.Generator, instrument:
         return NoteSpec(label, "HA", str(rng.choice(["FS", "PK"])), strings_midi[string] + HARMONIC_NODES[node],
                         string, float(rng.uniform(*harmonic_sustain(cfg))),
                         float(rng.uniform(*cfg.harmonic_attack_ms)) / 1000.0, damping_power=cfg.damping_power,
-                        touch_decay_sec=cfg.harmonic_touch_decay_sec)
+                        touch_decay_sec=cfg.harmonic_touch_decay_sec, harmonic_rolloff=cfg.harmonic_rolloff)
     string, pitch = _fretted_position(strings_midi, cfg.frets, (lo, hi), cfg.pitch_sampling, rng)
     if label == "dead_note":
         return NoteSpec(label, "DN", str(rng.choice(plucks)), pitch, string, float(rng.uniform(0.015, 0.08)))
