@@ -145,12 +145,13 @@ def test_a_queue_worker_that_stopped_mid_batch_is_restarted(rt, monkeypatch, tmp
     assert len(starts) == 2  # the first start, and one restart after two polls with nothing running
 
 
-@pytest.mark.parametrize("script", ["attributes_results", "rudiments_results"])
+@pytest.mark.parametrize("script", ["attributes_results", "rudiments_results", "transfer_results"])
 def test_every_recipe_variant_is_a_valid_change_of_its_recipe_params(rt, script) -> None:
     spec = importlib.util.spec_from_file_location(script, SCRIPT.parent / f"{script}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    recipe = SCRIPT.parents[1] / "recipes" / script.removesuffix("_results")
+    recipes = SCRIPT.parents[1] / "recipes"
+    recipe = recipes.parent if script == "transfer_results" else recipes / script.removesuffix("_results")
     baseline = yaml.safe_load((recipe / "params.yaml").read_text())
     for variant in module.VARIANTS:
         parse_params(rt.with_overrides(baseline, variant.overrides))  # raises on an unknown key or a bad value
