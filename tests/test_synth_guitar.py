@@ -175,10 +175,9 @@ def test_palm_mutes_take_their_length_and_decay_range_from_params():
     cfg = _cfg(palm_mute_sec=(0.05, 0.06), palm_mute_decay_sec=(0.015, 0.02))
     mutes = [n for n in _fretted(cfg, 400)[0] if n.excitation == "MU"]
     assert len(mutes) > 50 and all(0.05 <= n.duration <= 0.06 for n in mutes)
-    assert all(n.mute_decay_sec == (0.015, 0.02) for n in mutes)
-    # a 15-20 ms time constant: the note has fallen by far more than 30 dB 150 ms after its onset
+    # a 15-20 ms time constant: the note falls by more than 15 dB within 50 ms of its onset
     from fretlab.synth.guitar import render_plucked
-    sig = render_plucked(mutes[0], make_guitar(2, np.random.default_rng(0)), SR, np.random.default_rng(1))
+    sig = render_plucked(mutes[0], make_guitar(2, np.random.default_rng(0)), SR, np.random.default_rng(1), cfg)
     early, late = np.abs(sig[: int(0.01 * SR)]).max(), np.abs(sig[int(0.045 * SR): int(0.05 * SR)]).max()
     assert 20 * np.log10(late / early) < -15
 
@@ -199,9 +198,8 @@ def test_a_lower_rolloff_or_damping_power_gives_stronger_upper_partials(changes,
     guitar = make_guitar(0, np.random.default_rng(3))  # acoustic: no pickup comb
     levels = []
     for cfg in (_cfg(**changes), _cfg(**richer)):
-        note = NoteSpec("general_note", "NO", "FS", 76, 5, 1.0, damping_power=cfg.damping_power,
-                        finger_rolloff=cfg.finger_rolloff)
-        sig = render_plucked(note, guitar, SR, np.random.default_rng(9))[int(0.1 * SR): int(0.6 * SR)]
+        note = NoteSpec("general_note", "NO", "FS", 76, 5, 1.0)
+        sig = render_plucked(note, guitar, SR, np.random.default_rng(9), cfg)[int(0.1 * SR): int(0.6 * SR)]
         levels.append(_partial_db(sig, 440.0 * 2 ** ((76 - 69) / 12), 3))
     assert levels[0] > levels[1] + 3.0  # same note, same random draws: only the param differs
 
@@ -251,8 +249,19 @@ def test_a_louder_slap_click_raises_the_attack_over_the_tone():
     bass = make_bass(0, np.random.default_rng(2))
     ratios = []
     for gain in (1.0, 4.0):
-        note = NoteSpec("general_note", "NO", "SP", 40, 2, 1.0, slap_click_gain=gain)
-        sig = render_plucked(note, bass, SR, np.random.default_rng(4))
+        note = NoteSpec("general_note", "NO", "SP", 40, 2, 1.0)
+        sig = render_plucked(note, bass, SR, np.random.default_rng(4), _cfg(slap_click_gain=gain))
         rms = lambda a, b: np.sqrt(np.mean(sig[int(a * SR): int(b * SR)] ** 2))  # noqa: E731,B023
         ratios.append(20 * np.log10(rms(0.0, 0.005) / rms(0.1, 0.2)))
     assert ratios[1] > ratios[0] + 6.0  # same draws: only the click's level differs
+
+
+def test_a_steeper_harmonic_rolloff_gives_a_purer_harmonic():
+    from fretlab.synth.guitar import NoteSpec, render_harmonic
+    guitar = make_guitar(0, np.random.default_rng(3))
+    open_pitch = guitar.open_strings[5]
+    note = NoteSpec("harmonic", "HA", "FS", open_pitch + HARMONIC_NODES[2], 5, 1.0, attack_sec=0.005)
+    f0 = 440.0 * 2 ** ((note.pitch - 69) / 12)
+    levels = [_partial_db(render_harmonic(note, guitar, SR, np.random.default_rng(9), _cfg(harmonic_rolloff=r))
+                          [int(0.1 * SR): int(0.6 * SR)], f0, 2) for r in ((1.2, 1.2), (4.0, 4.0))]
+    assert levels[1] < levels[0] - 10.0  # the octave partial: 1/2**4 against 1/2**1.2 at the start, ~17 dB

@@ -32,6 +32,7 @@ HARMONIC_NODES = {2: 12, 3: 19, 4: 24, 5: 28, 6: 31}  # node divisor -> semitone
 GENERAL_STYLES = ("NO", "BE", "SL", "VI")
 LABEL_STYLES = {"harmonic": "HA", "dead_note": "DN"}
 FADE_SEC = 0.02
+DEFAULT = Synthesize()  # the renderers' timbre ranges when no config is given
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,6 @@ class NoteSpec:
     string: int  # index into the instrument's open_strings, lowest first
     duration: float  # sounding length before the player damps it
     attack_sec: float | None = None  # harmonics: the amplitude ramp (None: drawn at render time)
-    touch_decay_sec: tuple[float, float] = (0.004, 0.03)  # harmonics: decay time of the off-node partials
-    harmonic_rolloff: tuple[float, float] = (1.2, 2.8)  # harmonics: the j-th on-node partial starts at 1 / j ** this
-    mute_decay_sec: tuple[float, float] = (0.04, 0.6)  # palm mutes: range of the decay time constant
-    finger_rolloff: tuple[float, float] = (1.4, 2.0)  # partial k's amplitude falls as 1 / k ** rolloff
-    pick_rolloff: tuple[float, float] = (1.0, 1.5)
-    slap_click_gain: float = 1.0  # slaps: the string-on-fret click's level, times its drawn share of the peak
-    damping_power: float = 2.0  # a partial's extra decay rate grows as (frequency / 1 kHz) ** damping_power
 
 
 def make_guitar(index: int, rng: np.random.Generator, detune: tuple[int, int] = (0, 0)) -> Guitar:
@@ -231,15 +225,15 @@ def _release(sig: np.ndarray, duration: float, sr: int) -> np.ndarray:
 
 
 def render_plucked(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generator,
-                   two_stage: bool = False) -> np.ndarray:
-    """A fretted note (normal, bend, slide, vibrato or palm-muted)."""
+                   cfg: Synthesize = DEFAULT) -> np.ndarray:
+    """A fretted note (normal, bend, slide, vibrato or palm-muted); ``cfg`` sets the plucks' timbre ranges."""
     n = int((note.duration + FADE_SEC) * sr) + 1
     f0 = _midi_hz(note.pitch)
     k = np.arange(1, 41, dtype=np.float64)
     freqs = k * f0 * np.sqrt(1.0 + _inharmonicity(guitar, note.string) * k**2)
     muted = note.excitation == "MU"
     pluck = rng.uniform(0.06, 0.14) if note.excitation in ("PK", "SP", "ST") else rng.uniform(0.12, 0.3)
-    slope = {"PK": rng.uniform(*note.pick_rolloff), "FS": rng.uniform(*note.finger_rolloff),
+    slope = {"PK": rng.uniform(*cfg.pick_rolloff), "FS": rng.uniform(*cfg.finger_rolloff),
              "MU": rng.uniform(1.6, 2.4), "ST": rng.uniform(0.9, 1.4), "SP": rng.uniform(0.7, 1.2)}[note.excitation]
     amps = np.abs(np.sin(np.pi * k * pluck)) / k**slope
     if guitar.pickup_pos is not None:
@@ -248,16 +242,16 @@ def render_plucked(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gener
     amps *= _body_response(guitar, freqs) * np.exp(-freqs / brightness)
     tau = guitar.decay_sec * rng.uniform(0.7, 2.0) * (110.0 / f0) ** 0.3
     if muted:  # from a hard chug to a light palm touch that lets the note ring for half a second
-        tau = float(np.exp(rng.uniform(*np.log(note.mute_decay_sec))))
-    rates = 1.0 / tau + guitar.hf_damping * (1.0 + 6.0 * muted) * (freqs / 1000.0) ** note.damping_power
+        tau = float(np.exp(rng.uniform(*np.log(cfg.palm_mute_decay_sec))))
+    rates = 1.0 / tau + guitar.hf_damping * (1.0 + 6.0 * muted) * (freqs / 1000.0) ** cfg.damping_power
     ratio = _pitch_curve(note.style, n, sr, rng)
     amps = amps / amps.max()
-    if two_stage:
+    if cfg.two_stage_decay:
         freqs, amps, rates = _two_polarizations(freqs, amps, rates, rng)
     sig = _partials(freqs, amps, rates, ratio, sr, rng)
     noise_level = {"PK": rng.uniform(0.05, 0.4), "FS": rng.uniform(0.01, 0.12), "MU": rng.uniform(0.08, 0.4),
-                   "ST": rng.uniform(0.2, 0.6) * note.slap_click_gain,  # slaps: the string hits the frets
-                   "SP": rng.uniform(0.3, 0.8) * note.slap_click_gain}
+                   "ST": rng.uniform(0.2, 0.6) * cfg.slap_click_gain,  # slaps: the string hits the frets
+                   "SP": rng.uniform(0.3, 0.8) * cfg.slap_click_gain}
     sig += _attack_noise(n, sr, noise_level[note.excitation] * np.abs(sig).max(), rng.uniform(0.002, 0.012),
                          rng.uniform(1500, 6000), rng)
     attack = int(rng.uniform(0.001, 0.004) * sr)
@@ -272,7 +266,7 @@ def _inharmonicity(guitar: Guitar, string: int) -> float:
 
 
 def render_harmonic(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generator,
-                    two_stage: bool = False) -> np.ndarray:
+                    cfg: Synthesize = DEFAULT) -> np.ndarray:
     """A natural harmonic: only partials at multiples of the node number survive, purer and longer."""
     n = int((note.duration + FADE_SEC) * sr) + 1
     open_pitch = guitar.open_strings[note.string]
@@ -283,7 +277,7 @@ def render_harmonic(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gene
     on_node = (k % node) == 0
     order = k / node
     # off-node partials: from a clean touch (-50 dB) to a sloppy one (-12 dB), damped by the touching finger
-    amps = np.where(on_node, 1.0 / order ** rng.uniform(*note.harmonic_rolloff),
+    amps = np.where(on_node, 1.0 / order ** rng.uniform(*cfg.harmonic_rolloff),
                     np.exp(rng.uniform(np.log(0.003), np.log(0.25))) / k)
     if guitar.pickup_pos is not None:
         amps *= 0.3 + np.abs(np.sin(np.pi * k * guitar.pickup_pos))
@@ -291,11 +285,11 @@ def render_harmonic(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gene
     # as long as, or longer than, a fretted note's: sustain alone must not tell the two apart (real
     # one-shots of both ring for seconds)
     tau = guitar.decay_sec * rng.uniform(0.7, 2.0) * (110.0 / freqs[node - 1]) ** 0.2
-    rates = np.where(on_node, 1.0 / tau + 0.5 * guitar.hf_damping * (freqs / 1000.0) ** note.damping_power,
-                     1.0 / rng.uniform(*note.touch_decay_sec))  # the touching finger damps off-node partials
+    rates = np.where(on_node, 1.0 / tau + 0.5 * guitar.hf_damping * (freqs / 1000.0) ** cfg.damping_power,
+                     1.0 / rng.uniform(*cfg.harmonic_touch_decay_sec))  # the touching finger damps off-node partials
     ratio = _pitch_curve("VI" if rng.random() < 0.1 else "NO", n, sr, rng)
     amps = amps / amps.max()
-    if two_stage:
+    if cfg.two_stage_decay:
         freqs, amps, rates = _two_polarizations(freqs, amps, rates, rng)
     sig = _partials(freqs, amps, rates, ratio, sr, rng)
     sig += _attack_noise(n, sr, rng.uniform(0.01, 0.2) * np.abs(sig).max(), rng.uniform(0.002, 0.01),
@@ -306,7 +300,7 @@ def render_harmonic(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gene
 
 
 def render_dead(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Generator,
-                two_stage: bool = False) -> np.ndarray:
+                cfg: Synthesize = DEFAULT) -> np.ndarray:
     """A fretting-hand muted 'dead' note: percussive burst, a few heavily damped partials."""
     n = int((note.duration + FADE_SEC) * sr) + 1
     burst = _attack_noise(n, sr, 1.0, note.duration / rng.uniform(2.0, 4.0), rng.uniform(800, 4000), rng)
@@ -370,20 +364,16 @@ def draw_note(label: str, cfg: Synthesize, rng: np.random.Generator, instrument:
         string, node = options[rng.integers(len(options))]
         return NoteSpec(label, "HA", str(rng.choice(["FS", "PK"])), strings_midi[string] + HARMONIC_NODES[node],
                         string, float(rng.uniform(*harmonic_sustain(cfg))),
-                        float(rng.uniform(*cfg.harmonic_attack_ms)) / 1000.0, damping_power=cfg.damping_power,
-                        touch_decay_sec=cfg.harmonic_touch_decay_sec, harmonic_rolloff=cfg.harmonic_rolloff)
+                        float(rng.uniform(*cfg.harmonic_attack_ms)) / 1000.0)
     string, pitch = _fretted_position(strings_midi, cfg.frets, (lo, hi), cfg.pitch_sampling, rng)
     if label == "dead_note":
         return NoteSpec(label, "DN", str(rng.choice(plucks)), pitch, string, float(rng.uniform(0.015, 0.08)))
     if rng.random() < 0.25:
-        return NoteSpec(label, "NO", "MU", pitch, string, float(rng.uniform(*cfg.palm_mute_sec)),
-                        mute_decay_sec=cfg.palm_mute_decay_sec, damping_power=cfg.damping_power)
+        return NoteSpec(label, "NO", "MU", pitch, string, float(rng.uniform(*cfg.palm_mute_sec)))
     style = str(rng.choice(GENERAL_STYLES, p=[0.4, 0.2, 0.2, 0.2]))
     weights = [0.45, 0.2, 0.2, 0.15] if bass else [0.5, 0.5]
     return NoteSpec(label, style, str(rng.choice(plucks, p=weights)), pitch, string,
-                    float(rng.uniform(*cfg.sustain_sec)), damping_power=cfg.damping_power,
-                    finger_rolloff=cfg.finger_rolloff, pick_rolloff=cfg.pick_rolloff,
-                    slap_click_gain=cfg.slap_click_gain)
+                    float(rng.uniform(*cfg.sustain_sec)))
 
 
 def _hum_and_hiss(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -412,7 +402,7 @@ def render_file(
     out = np.zeros(int(length * sr), dtype=np.float32)
     times = []
     for i, (note, onset) in enumerate(zip(notes, onsets, strict=True)):
-        sig = RENDERERS[note.label](note, guitar, sr, rng, cfg.two_stage_decay) * rng.uniform(0.5, 1.0)
+        sig = RENDERERS[note.label](note, guitar, sr, rng, cfg) * rng.uniform(0.5, 1.0)
         sounding = note.duration
         if i + 1 < len(notes) and rng.random() < 0.7:  # the next pluck chokes this note
             sounding = min(sounding, onsets[i + 1] - onset)
