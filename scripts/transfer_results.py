@@ -1,6 +1,8 @@
 """Sim-to-real table: the default model's check-set figures over seeds, and what each generator change adds.
 
-Run from the repository root with a committed params.yaml. Each (variant, seed) is one named, queued
+Run from the repository root with a committed params.yaml. Each variant is a set of overrides of the params.yaml
+it runs from, so a variant's meaning moves with the default; the JSON files under docs/results/ name the commit
+and default they were run at (docs/synthesis.md). Each (variant, seed) is one named, queued
 experiment (``tr-<variant>-s<seed>``, ``scripts/results_table.py``'s machinery); seeds go through
 ``base.seed``, which drives synthesis, the split and training. The check set itself is rendered without
 randomness and never trained on, so every run is scored on the same 408 notes (TimGM6mb; more when
@@ -67,6 +69,12 @@ VARIANTS = (
              "synthesize.n_basses=12")),
     Variant("pure-loud-slaps", "pure harmonics, bass slaps with a 4x louder fret click",
             ("synthesize.harmonic_rolloff=[2.0,4.5]", "synthesize.slap_click_gain=4.0")),
+    Variant("impure-harmonics", "harmonic roll-off 1.2-2.8 (before)", ("synthesize.harmonic_rolloff=[1.2,2.8]",)),
+    Variant("fewer-instruments", "2000 notes, 20 guitars, 6 basses (before)",
+            ("synthesize.n_events=2000", "synthesize.n_guitars=20", "synthesize.n_basses=6")),
+    Variant("before-timbre", "the default before 2026-12-07: roll-off 1.2-2.8, 2000 notes, 20 guitars, 6 basses",
+            ("synthesize.harmonic_rolloff=[1.2,2.8]", "synthesize.n_events=2000", "synthesize.n_guitars=20",
+             "synthesize.n_basses=6")),
     Variant("loud-slaps", "bass slaps with a 4x louder fret click", ("synthesize.slap_click_gain=4.0",)),
     Variant("more-instruments", "twice the notes and instruments (4000 notes, 40 guitars, 12 basses)",
             ("synthesize.n_events=4000", "synthesize.n_guitars=40", "synthesize.n_basses=12")),
