@@ -156,7 +156,7 @@ def test_bad_harmonic_sustain_is_refused_by_name(tmp_path, bad):
         load_params(path)
 
 
-def _fretted(cfg: Synthesize, n: int = 3000, seed: int = 5) -> list:
+def _fretted(cfg: Synthesize, n: int = 3000, seed: int = 5) -> tuple[list, object]:
     rng = np.random.default_rng(seed)
     guitar = make_guitar(2, rng)  # an electric guitar in standard tuning or lower
     return [draw_note("general_note", cfg, rng, guitar) for _ in range(n)], guitar
