@@ -73,6 +73,11 @@ VARIANTS = (
             ("synthesize.harmonic_rolloff=[1.2,2.8]", "synthesize.n_events=2000", "synthesize.n_guitars=20",
              "synthesize.n_basses=6")),
     Variant("loud-slaps", "bass slaps with a 4x louder fret click", ("synthesize.slap_click_gain=4.0",)),
+    Variant("swells", "half the driven electric files swell in over 50-300 ms",
+            ("synthesize.effects.swell_probability=0.5",)),
+    Variant("mutes-slaps", "4x louder slap click, shorter palm mutes (0.05-1 s, decay 15-600 ms)",
+            ("synthesize.slap_click_gain=4.0", "synthesize.palm_mute_sec=[0.05,1.0]",
+             "synthesize.palm_mute_decay_sec=[0.015,0.6]")),
 )
 CHECKSET_FILE = "checkset/metrics.json"
 TEST_FILE = "metrics/test.json"
