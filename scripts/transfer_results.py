@@ -78,6 +78,12 @@ VARIANTS = (
     Variant("mutes-slaps", "4x louder slap click, shorter palm mutes (0.05-1 s, decay 15-600 ms)",
             ("synthesize.slap_click_gain=4.0", "synthesize.palm_mute_sec=[0.05,1.0]",
              "synthesize.palm_mute_decay_sec=[0.015,0.6]")),
+    Variant("high-nodes", "harmonics at nodes 2-8 (7 and 8 reach MIDI 98 and 100)",
+            ("synthesize.harmonic_nodes=[2,3,4,5,6,7,8]",)),
+    Variant("swells-mutes-nodes", "swells, louder slaps and shorter palm mutes, nodes 2-8",
+            ("synthesize.effects.swell_probability=0.5", "synthesize.slap_click_gain=4.0",
+             "synthesize.palm_mute_sec=[0.05,1.0]", "synthesize.palm_mute_decay_sec=[0.015,0.6]",
+             "synthesize.harmonic_nodes=[2,3,4,5,6,7,8]")),
 )
 CHECKSET_FILE = "checkset/metrics.json"
 TEST_FILE = "metrics/test.json"

@@ -265,3 +265,23 @@ def test_a_steeper_harmonic_rolloff_gives_a_purer_harmonic():
     levels = [_partial_db(render_harmonic(note, guitar, SR, np.random.default_rng(9), _cfg(harmonic_rolloff=r))
                           [int(0.1 * SR): int(0.6 * SR)], f0, 2) for r in ((1.2, 1.2), (4.0, 4.0))]
     assert levels[1] < levels[0] - 10.0  # the octave partial: 1/2**4 against 1/2**1.2 at the start, ~17 dB
+
+
+@pytest.mark.parametrize("node", [7, 8])
+def test_high_nodes_sound_at_their_partial_of_the_open_string(node):
+    from fretlab.synth.guitar import NoteSpec, render_harmonic
+    cfg = _cfg(harmonic_nodes=[node], n_basses=0)
+    offsets = {n.pitch - j.guitar.open_strings[n.string] for j in plan_dataset(cfg, CLASSES, 5) for n in j.notes
+               if n.label == "harmonic"}
+    assert offsets == {HARMONIC_NODES[node]}
+    guitar = make_guitar(0, np.random.default_rng(3))
+    note = NoteSpec("harmonic", "HA", "FS", OPEN_STRINGS[0] + HARMONIC_NODES[node], 0, 1.0, attack_sec=0.005)
+    sig = render_harmonic(note, guitar, SR, np.random.default_rng(9), cfg)[int(0.1 * SR): int(0.6 * SR)]
+    f_open = 440.0 * 2 ** ((guitar.open_strings[0] - 69) / 12)
+    # the sounding partial is the node's multiple of the open string, well above the open string's own
+    assert _partial_db(sig, f_open, node) > 20.0
+
+
+def test_harmonic_nodes_outside_2_to_8_are_rejected():
+    with pytest.raises(ValueError, match="harmonic_nodes"):
+        _cfg(harmonic_nodes=[9])

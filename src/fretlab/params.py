@@ -121,8 +121,9 @@ class Synthesize(_Section):
     # lifted early lets them ring on under the harmonic
     harmonic_touch_decay_sec: tuple[float, float] = (0.004, 0.03)
     harmonic_rolloff: tuple[float, float] = (1.2, 2.8)  # a harmonic's j-th partial starts at 1 / j ** this
-    harmonic_nodes: list[Literal[2, 3, 4, 5, 6]] = Field(default_factory=lambda: [2, 3, 4, 5, 6])  # 12th, 7th,
-    # 5th, 4th and 3rd-fret nodes (string length / node)
+    # 12th, 7th, 5th, 4th and 3rd-fret nodes (string length / node); 7 and 8 (near frets 2.7 and 2.3) ring
+    # weakly on a real string and reach MIDI 100 on a guitar's top string
+    harmonic_nodes: list[Literal[2, 3, 4, 5, 6, 7, 8]] = Field(default_factory=lambda: [2, 3, 4, 5, 6])
     frets: int = Field(20, ge=12, le=27)  # the highest fret: fretted notes reach open string + frets
     pitch_sampling: Literal["string", "uniform"] = "string"  # a string then a fret | every reachable pitch alike
     palm_mute_sec: tuple[float, float] = (0.08, 1.0)  # how long a palm-muted note sounds before it is damped
@@ -142,7 +143,7 @@ class Synthesize(_Section):
                      "harmonic_rolloff"):
             _check_range(f"synthesize.{name}", getattr(self, name))
         if not self.harmonic_nodes or len(set(self.harmonic_nodes)) != len(self.harmonic_nodes):
-            raise ValueError(f"synthesize.harmonic_nodes must list distinct nodes from 2-6, got {self.harmonic_nodes}")
+            raise ValueError(f"synthesize.harmonic_nodes must list distinct nodes from 2-8, got {self.harmonic_nodes}")
         if self.snippet_onset_sec[0] < 0:
             raise ValueError("synthesize.snippet_onset_sec must not be negative")
         for name in ("snippet_sec", "sustain_sec", "palm_mute_sec", "palm_mute_decay_sec", "harmonic_touch_decay_sec"):

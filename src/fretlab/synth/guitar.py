@@ -28,7 +28,9 @@ OPEN_STRINGS = (40, 45, 50, 55, 59, 64)  # standard tuning, MIDI
 BASS_STRINGS = (28, 33, 38, 43)  # four-string bass, MIDI; a five-string adds a low B (23)
 LOW_B = 23
 ELECTRIC_KINDS = ("electric", "bass_electric", "bass_fretless")
-HARMONIC_NODES = {2: 12, 3: 19, 4: 24, 5: 28, 6: 31}  # node divisor -> semitones above the open string
+# node divisor -> semitones above the open string (nearest: the 7th partial sounds 31 cents below +34; the
+# rendered partials sit at exact multiples of the open string either way)
+HARMONIC_NODES = {2: 12, 3: 19, 4: 24, 5: 28, 6: 31, 7: 34, 8: 36}
 GENERAL_STYLES = ("NO", "BE", "SL", "VI")
 LABEL_STYLES = {"harmonic": "HA", "dead_note": "DN"}
 FADE_SEC = 0.02
