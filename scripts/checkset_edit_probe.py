@@ -6,6 +6,7 @@ moves under an edit shows a cue the model uses; one that does not, a cue it igno
 ("Transfer to real recordings") quotes these tables.
 
     python scripts/checkset_edit_probe.py models/default --groups FluidR3_GM/34,FluidR3_GM/31 --json probe.json
+    python scripts/checkset_edit_probe.py models/default --groups FluidR3_GM/30,TimGM6mb/30 --pitch-range 40 52
 
 Evaluation only: it reads the rendered check set (`dvc repro render_checkset`) and trains nothing.
 """
@@ -86,7 +87,8 @@ def edits(sr: int, seed: int) -> dict[str, Edit]:
             "decay tau 0.3 s": decay(0.3), "high shelf +12 dB": board(HighShelfFilter(2000.0, 12.0)),
             "low-pass 1.5 kHz": board(LowpassFilter(1500.0)), "high-pass 300 Hz": board(HighpassFilter(300.0)),
             "low shelf +12 dB": board(LowShelfFilter(200.0, 12.0)), "noise -30 dB": noise(-30.0),
-            "click -6 dB": click(-6.0), "fade-in 100 ms": fade_in(100.0), "level -20 dB": lambda w: w * 0.1}
+            "click -6 dB": click(-6.0), "fade-in 100 ms": fade_in(100.0), "level -20 dB": lambda w: w * 0.1,
+            "high-pass 600 Hz": board(HighpassFilter(600.0)), "low-pass 3 kHz": board(LowpassFilter(3000.0))}
 
 
 def probe(predictor: Predictor, root: Path, meta: pd.DataFrame, groups: list[str], seed: int) -> pd.DataFrame:
@@ -107,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model_dir")
     parser.add_argument("--checkset", default="data/checkset", help="rendered check set (metadata.csv + WAVs)")
     parser.add_argument("--groups", default="", help="comma-separated check-set groups (soundfont/program); all")
+    parser.add_argument("--pitch-range", type=int, nargs=2, metavar=("LO", "HI"), default=None,
+                        help="only the notes whose key (pitch_midi) is within LO..HI")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise edits")
     parser.add_argument("--json", dest="json_out", default=None, help="also write the rows here")
     args = parser.parse_args(argv)
@@ -116,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(groups) - set(meta["group"]))
     if unknown:
         parser.error(f"unknown group(s) {unknown}; {root / 'metadata.csv'} holds {sorted(meta['group'].unique())}")
+    if args.pitch_range:
+        meta = meta[meta["pitch_midi"].between(*args.pitch_range)]
+        if not meta["group"].isin(groups).any():
+            parser.error(f"no note of {groups} has a key within {args.pitch_range[0]}..{args.pitch_range[1]}")
     table = probe(Predictor(args.model_dir, "cpu"), root, meta, groups, args.seed)
     print(table.pivot_table(index="edit", columns="group", values=table.columns[3:].tolist(), sort=False)
           .round(2).to_string())
