@@ -86,6 +86,8 @@ VARIANTS = (
              "synthesize.harmonic_nodes=[2,3,4,5,6,7,8]")),
     Variant("wide-snr", "hum and hiss 12-80 dB below the note (was 12-40): some files as clean as a sample library",
             ("synthesize.snr_db=[12.0,80.0]",)),
+    Variant("nodes-snr", "nodes 2-8 and the wide SNR range", ("synthesize.harmonic_nodes=[2,3,4,5,6,7,8]",
+                                                              "synthesize.snr_db=[12.0,80.0]")),
     Variant("wide-snr-all", "wide SNR range, swells, louder slaps, shorter palm mutes, nodes 2-8",
             ("synthesize.snr_db=[12.0,80.0]", "synthesize.effects.swell_probability=0.5",
              "synthesize.slap_click_gain=4.0", "synthesize.palm_mute_sec=[0.05,1.0]",
