@@ -106,12 +106,8 @@ def with_overrides(baseline: dict[str, Any], overrides: tuple[str, ...]) -> dict
 
 def matches(params: dict[str, Any], overrides: tuple[str, ...], baseline: dict[str, Any]) -> bool:
     """Whether an experiment's params.yaml is exactly ``baseline`` with ``overrides``: a run made before any
-    other params change (a new default model, say) is stale even where it holds every override.
-
-    ``dvc exp show --json`` gives every mapping key as a string (params.yaml's ``checkset.programs`` has integer
-    keys), so both sides are compared as JSON data.
-    """
-    return json.loads(json.dumps(params)) == json.loads(json.dumps(with_overrides(baseline, overrides)))
+    other params change (a new default model, say) is stale even where it holds every override."""
+    return params == with_overrides(baseline, overrides)
 
 
 def exp_records(show: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

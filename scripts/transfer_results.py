@@ -15,7 +15,8 @@ Debian's soundfonts are installed). Finished experiments are reused.
 
 Variants that only restate the default are removed when it changes: the rows of docs/results/*.json name the
 variants of their time (``pure-harmonics``, ``pure-more-instruments``, ``pure-loud-slaps`` and ``more-instruments``
-were run on the default before 2026-12-07, which the current default adopted).
+were run on the default before 2026-12-07, which the current default adopted; ``high-nodes`` (nodes 2-8)
+was run on the default of the afternoon of 2026-12-07 and is the default since).
 
 Writes ``--json`` (every figure per run) and prints the markdown table for docs/synthesis.md.
 """
@@ -78,8 +79,8 @@ VARIANTS = (
     Variant("mutes-slaps", "4x louder slap click, shorter palm mutes (0.05-1 s, decay 15-600 ms)",
             ("synthesize.slap_click_gain=4.0", "synthesize.palm_mute_sec=[0.05,1.0]",
              "synthesize.palm_mute_decay_sec=[0.015,0.6]")),
-    Variant("high-nodes", "harmonics at nodes 2-8 (7 and 8 reach MIDI 98 and 100)",
-            ("synthesize.harmonic_nodes=[2,3,4,5,6,7,8]",)),
+    Variant("nodes-2-6", "harmonics at nodes 2-6 only, up to MIDI 95 (before the evening of 2026-12-07)",
+            ("synthesize.harmonic_nodes=[2,3,4,5,6]",)),
     Variant("swells-mutes-nodes", "swells, louder slaps and shorter palm mutes, nodes 2-8",
             ("synthesize.effects.swell_probability=0.5", "synthesize.slap_click_gain=4.0",
              "synthesize.palm_mute_sec=[0.05,1.0]", "synthesize.palm_mute_decay_sec=[0.015,0.6]",

@@ -71,14 +71,6 @@ def test_finished_experiments_are_reused_only_with_the_same_params(rt) -> None:
     assert baseline["train"]["epochs"] == 30  # the baseline is not modified
 
 
-def test_an_experiment_read_back_as_json_matches_integer_keyed_params(rt) -> None:
-    """``dvc exp show --json`` turns params.yaml's integer mapping keys (checkset.programs) into strings."""
-    baseline = {"checkset": {"programs": {24: {"name": "nylon"}}}, "base": {"seed": 42}}
-    shown = {"checkset": {"programs": {"24": {"name": "nylon"}}}, "base": {"seed": 43}}
-    assert rt.matches(shown, ("base.seed=43",), baseline)
-    assert not rt.matches(shown, ("base.seed=44",), baseline)
-
-
 def test_overrides_add_keys_as_hydra_plus_does(rt) -> None:
     out = rt.with_overrides({"split": {"fractions": [0.7, 0.3]}}, ("+split.min_values.tier_confidence=0.5",))
     assert out == {"split": {"fractions": [0.7, 0.3], "min_values": {"tier_confidence": 0.5}}}
