@@ -14,9 +14,9 @@ Debian's soundfonts are installed). Finished experiments are reused.
     python scripts/transfer_results.py --variants default,no-envelope,old-harmonic-sustain   # the envelope ablation
 
 Variants that only restate the default are removed when it changes: the rows of docs/results/*.json name the
-variants of their time (``pure-harmonics``, ``pure-more-instruments``, ``pure-loud-slaps`` and ``more-instruments``
-were run on the default before 2026-12-07, which the current default adopted; ``high-nodes`` (nodes 2-8)
-was run on the default of the afternoon of 2026-12-07 and is the default since).
+variants of their time (``pure-harmonics``, ``pure-more-instruments``, ``pure-loud-slaps``, ``pure-slow-swells``
+and ``more-instruments`` were run on the default before 2026-12-07, which the current default adopted;
+``high-nodes`` (nodes 2-8) was run on the default of the afternoon of 2026-12-07 and is the default since).
 
 Writes ``--json`` (every figure per run) and prints the markdown table for docs/synthesis.md.
 """
@@ -64,9 +64,6 @@ VARIANTS = (
     Variant("slow-harmonics-swells", "slow harmonics, and half the driven electric files swell in over 50-300 ms",
             ("synthesize.harmonic_attack_ms=[2.0,120.0]", "synthesize.harmonic_touch_decay_sec=[0.004,1.0]",
              "synthesize.effects.swell_probability=0.5")),
-    Variant("pure-slow-swells", "pure and slow harmonics, swelling driven notes",
-            ("synthesize.harmonic_rolloff=[2.0,4.5]", "synthesize.harmonic_attack_ms=[2.0,120.0]",
-             "synthesize.harmonic_touch_decay_sec=[0.004,1.0]", "synthesize.effects.swell_probability=0.5")),
     Variant("impure-harmonics", "harmonic roll-off 1.2-2.8 (before)", ("synthesize.harmonic_rolloff=[1.2,2.8]",)),
     Variant("fewer-instruments", "2000 notes, 20 guitars, 6 basses (before)",
             ("synthesize.n_events=2000", "synthesize.n_guitars=20", "synthesize.n_basses=6")),
@@ -81,18 +78,11 @@ VARIANTS = (
              "synthesize.palm_mute_decay_sec=[0.015,0.6]")),
     Variant("nodes-2-6", "harmonics at nodes 2-6 only, up to MIDI 95 (before the evening of 2026-12-07)",
             ("synthesize.harmonic_nodes=[2,3,4,5,6]",)),
-    Variant("swells-mutes-nodes", "swells, louder slaps and shorter palm mutes, nodes 2-8",
+    Variant("swells-mutes-nodes", "swells, louder slaps and shorter palm mutes (on nodes 2-8, the default)",
             ("synthesize.effects.swell_probability=0.5", "synthesize.slap_click_gain=4.0",
-             "synthesize.palm_mute_sec=[0.05,1.0]", "synthesize.palm_mute_decay_sec=[0.015,0.6]",
-             "synthesize.harmonic_nodes=[2,3,4,5,6,7,8]")),
+             "synthesize.palm_mute_sec=[0.05,1.0]", "synthesize.palm_mute_decay_sec=[0.015,0.6]")),
     Variant("wide-snr", "hum and hiss 12-80 dB below the note (was 12-40): some files as clean as a sample library",
             ("synthesize.snr_db=[12.0,80.0]",)),
-    Variant("nodes-snr", "nodes 2-8 and the wide SNR range", ("synthesize.harmonic_nodes=[2,3,4,5,6,7,8]",
-                                                              "synthesize.snr_db=[12.0,80.0]")),
-    Variant("wide-snr-all", "wide SNR range, swells, louder slaps, shorter palm mutes, nodes 2-8",
-            ("synthesize.snr_db=[12.0,80.0]", "synthesize.effects.swell_probability=0.5",
-             "synthesize.slap_click_gain=4.0", "synthesize.palm_mute_sec=[0.05,1.0]",
-             "synthesize.palm_mute_decay_sec=[0.015,0.6]", "synthesize.harmonic_nodes=[2,3,4,5,6,7,8]")),
 )
 CHECKSET_FILE = "checkset/metrics.json"
 TEST_FILE = "metrics/test.json"

@@ -8,6 +8,7 @@ only files that git tracks, and params.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import subprocess
 from pathlib import Path
@@ -19,9 +20,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _tracked_files() -> set[Path]:
+@functools.cache
+def _tracked_files() -> frozenset[Path]:
     out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout
-    return {(ROOT / p).resolve() for p in out.decode().split("\0") if p}
+    return frozenset((ROOT / p).resolve() for p in out.decode().split("\0") if p)
 
 
 def _locks() -> list[Path]:
@@ -35,7 +37,7 @@ def _lookup(tree: dict[str, Any], dotted: str) -> Any:
     return node
 
 
-def _stale(lock: Path, tracked: set[Path]) -> list[str]:
+def _stale(lock: Path, tracked: frozenset[Path]) -> list[str]:
     """One line per code dependency or param of ``lock`` that no longer matches the working tree."""
     project = lock.parent
     stages = yaml.safe_load(lock.read_text())["stages"]
@@ -77,5 +79,5 @@ def test_stale_dependency_is_reported(tmp_path: Path) -> None:
         "cmd": "python code.py",
         "deps": [{"path": "code.py", "hash": "md5", "md5": old, "size": 6}],
         "params": {"params.yaml": {"train.lr": 0.2}}}}}))
-    problems = _stale(lock, {(tmp_path / "code.py").resolve()})
+    problems = _stale(lock, frozenset({(tmp_path / "code.py").resolve()}))
     assert problems == ["train: code.py changed", "train: param train.lr is 0.1, the lock has 0.2"]
