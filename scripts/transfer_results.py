@@ -16,7 +16,9 @@ Debian's soundfonts are installed). Finished experiments are reused.
 Variants that only restate the default are removed when it changes: the rows of docs/results/*.json name the
 variants of their time (``pure-harmonics``, ``pure-more-instruments``, ``pure-loud-slaps``, ``pure-slow-swells``
 and ``more-instruments`` were run on the default before 2026-12-07, which the current default adopted;
-``high-nodes`` (nodes 2-8) was run on the default of the afternoon of 2026-12-07 and is the default since).
+``high-nodes`` (nodes 2-8) was run on the default of the afternoon of 2026-12-07 and is the default since;
+``loud-slaps``, ``mutes-slaps`` and ``swells-mutes-nodes`` on nodes 2-8, before the louder slaps and shorter palm
+mutes became the default in the evening of 2026-12-07).
 
 Writes ``--json`` (every figure per run) and prints the markdown table for docs/synthesis.md.
 """
@@ -70,17 +72,15 @@ VARIANTS = (
     Variant("before-timbre", "the default before 2026-12-07: roll-off 1.2-2.8, 2000 notes, 20 guitars, 6 basses",
             ("synthesize.harmonic_rolloff=[1.2,2.8]", "synthesize.n_events=2000", "synthesize.n_guitars=20",
              "synthesize.n_basses=6")),
-    Variant("loud-slaps", "bass slaps with a 4x louder fret click", ("synthesize.slap_click_gain=4.0",)),
     Variant("swells", "half the driven electric files swell in over 50-300 ms",
             ("synthesize.effects.swell_probability=0.5",)),
-    Variant("mutes-slaps", "4x louder slap click, shorter palm mutes (0.05-1 s, decay 15-600 ms)",
-            ("synthesize.slap_click_gain=4.0", "synthesize.palm_mute_sec=[0.05,1.0]",
-             "synthesize.palm_mute_decay_sec=[0.015,0.6]")),
+    Variant("before-mutes-slaps", "the slap click and palm mutes before 2026-12-07 evening (1x click, mutes >= 80 ms)",
+            ("synthesize.slap_click_gain=1.0", "synthesize.palm_mute_sec=[0.08,1.0]",
+             "synthesize.palm_mute_decay_sec=[0.04,0.6]")),
     Variant("nodes-2-6", "harmonics at nodes 2-6 only, up to MIDI 95 (before the evening of 2026-12-07)",
             ("synthesize.harmonic_nodes=[2,3,4,5,6]",)),
-    Variant("swells-mutes-nodes", "swells, louder slaps and shorter palm mutes (on nodes 2-8, the default)",
-            ("synthesize.effects.swell_probability=0.5", "synthesize.slap_click_gain=4.0",
-             "synthesize.palm_mute_sec=[0.05,1.0]", "synthesize.palm_mute_decay_sec=[0.015,0.6]")),
+    Variant("clean-50", "half the training examples made clean: log-mel cells 40-70 dB below the peak to the floor",
+            ("train.augment.gate_probability=0.5",)),
     Variant("wide-snr", "hum and hiss 12-80 dB below the note (was 12-40): some files as clean as a sample library",
             ("synthesize.snr_db=[12.0,80.0]",)),
 )

@@ -668,9 +668,20 @@ class Augment(_Section):
     # a dB ramp of -tilt_db..+tilt_db across the window, and a fade-in of 0..fade_in_ms from the onset
     tilt_db: float = Field(0.0, ge=0.0)
     fade_in_ms: float = Field(0.0, ge=0.0)
+    # a clean or noise-gated recording (sample libraries, gated DI takes): with this probability an example's
+    # log-mel cells more than gate_db (drawn per example) below its peak drop to its floor, hum and hiss gone
+    gate_probability: float = Field(0.0, ge=0.0, le=1.0)
+    gate_db: tuple[float, float] = (40.0, 70.0)
     # frame sequences (featurize.kind tracks): each training track is cut to a random span of at least this
     # fraction of its frames, a new span every epoch; 1 = off
     crop: float = Field(1.0, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Augment:
+        _check_range("train.augment.gate_db", self.gate_db)
+        if self.gate_db[0] <= 0:
+            raise ValueError(f"train.augment.gate_db must be positive dB below the peak, got {list(self.gate_db)}")
+        return self
 
 
 class DDP(_Section):

@@ -25,6 +25,8 @@ class FeatureAugment(nn.Module):
             return x
         b = x.shape[0]
         x = x.clone()
+        if self.cfg.gate_probability > 0:  # first: the gate removes the recording's noise, not the augmentation's
+            x[:, 0] = spectral_gate(x[:, 0], self.cfg.gate_probability, self.cfg.gate_db)
         if self.cfg.tilt_db > 0 or self.max_fade > 0:
             x[:, 0] = reshape_envelope(x[:, 0], self.cfg.tilt_db, self.max_fade)
         if self.cfg.gain_db > 0:
@@ -52,6 +54,22 @@ class FeatureAugment(nn.Module):
         gathered = torch.gather(x, -1, idx.clamp(0, t - 1)[:, None, None, :].expand_as(x))
         floor = x.amin(dim=(-2, -1), keepdim=True).expand_as(x)
         return torch.where(valid[:, None, None, :], gathered, floor)
+
+
+def spectral_gate(logmel: torch.Tensor, probability: float, gate_db: tuple[float, float]) -> torch.Tensor:
+    """Per example of ``(B, mels, frames)`` log-mel dB, with ``probability``: every cell more than a depth drawn
+    from ``gate_db`` below the example's peak drops to the example's floor (its quietest cell).
+
+    Synthetic files always carry hum and hiss; sampled and gated recordings have none, and a model that never saw
+    a clean file reads its silence as a class cue (docs/synthesis.md).
+    """
+    b = logmel.shape[0]
+    peak = logmel.amax(dim=(-2, -1), keepdim=True)
+    floor = logmel.amin(dim=(-2, -1), keepdim=True)
+    low, high = gate_db
+    depth = low + torch.rand(b, 1, 1, device=logmel.device, dtype=logmel.dtype) * (high - low)
+    chosen = torch.rand(b, 1, 1, device=logmel.device) < probability
+    return torch.where(chosen & (logmel < peak - depth), floor, logmel)
 
 
 def reshape_envelope(logmel: torch.Tensor, tilt_db: float, max_fade: float) -> torch.Tensor:
