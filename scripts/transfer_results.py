@@ -81,6 +81,8 @@ VARIANTS = (
             ("synthesize.harmonic_nodes=[2,3,4,5,6]",)),
     Variant("clean-50", "half the training examples made clean: log-mel cells 40-70 dB below the peak to the floor",
             ("train.augment.gate_probability=0.5",)),
+    Variant("ema", "weights averaged over training steps (EMA, decay 0.998: about 4.5 epochs)",
+            ("train.ema_decay=0.998",)),
     Variant("wide-snr", "hum and hiss 12-80 dB below the note (was 12-40): some files as clean as a sample library",
             ("synthesize.snr_db=[12.0,80.0]",)),
 )

@@ -23,13 +23,14 @@ class Interrupted(Exception):
     pass
 
 
-def _setup(tmp_path, scheduler: str):
+def _setup(tmp_path, scheduler: str, ema_decay: float | None = None):
     params = parse_params({
         "base": {"device": "cpu"},
         "featurize": {"n_mels": 16, "target_duration": 0.25},
         "model": {"crnn": {"channels": [4, 8], "pools": [[2, 2], [2, 2]], "rnn_hidden": 8, "head_hidden": 8,
                            "dropout": 0.3}},
         "train": {"epochs": EPOCHS, "patience": EPOCHS, "batch_size": 8, "scheduler": scheduler, "lr": 0.01,
+                  "ema_decay": ema_decay,
                   "augment": {"gain_db": 6.0, "shift_ms": 50.0}},
     })
     rng = np.random.default_rng(0)
@@ -53,9 +54,9 @@ def _train(params, data, features, run_dir):
     return model, state
 
 
-@pytest.mark.parametrize("scheduler", ["plateau", "cosine"])
-def test_resume_after_interruption_matches_uninterrupted_training(tmp_path, monkeypatch, scheduler):
-    params, data, features = _setup(tmp_path, scheduler)
+@pytest.mark.parametrize(("scheduler", "ema_decay"), [("plateau", None), ("cosine", None), ("plateau", 0.9)])
+def test_resume_after_interruption_matches_uninterrupted_training(tmp_path, monkeypatch, scheduler, ema_decay):
+    params, data, features = _setup(tmp_path, scheduler, ema_decay)
     ref_model, ref_state = _train(params, data, features, tmp_path / "ref")
 
     real_save = training.save_checkpoint

@@ -702,6 +702,9 @@ class Train(_Section):
     scheduler_factor: float = Field(0.5, gt=0.0, lt=1.0)
     scheduler_patience: int = Field(2, ge=0)
     augment: Augment = Field(default_factory=Augment)
+    # weights averaged over the training steps (an exponential moving average, torch.optim.swa_utils); validation,
+    # early stopping and the saved model use the average. null: off
+    ema_decay: float | None = Field(None, gt=0.0, lt=1.0)
     amp: bool = True
     compile: bool = False
     channels_last: bool = False  # NHWC convolutions: faster steps on the CPU (oneDNN); results differ in the last bits

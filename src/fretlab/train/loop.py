@@ -14,6 +14,7 @@ import torch
 from dvclive import Live
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from fretlab.io import atomic_path
@@ -83,10 +84,11 @@ class TrainState:
 
 
 def save_checkpoint(path: Path, fp: str, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
-                    gen: torch.Generator, state: TrainState) -> None:
+                    gen: torch.Generator, state: TrainState, ema: AveragedModel | None = None) -> None:
     """Atomically write the full training state (tensors and plain types only)."""
     blob = {
         "fingerprint": fp, "model": model.state_dict(), "optimizer": opt.state_dict(),
+        "ema": ema.state_dict() if ema is not None else {},
         "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(), "batch_rng": gen.get_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         **state.__dict__,
@@ -127,6 +129,11 @@ class Setup:
     gen: torch.Generator
     mix_gen: torch.Generator
     monitor: Monitor
+    ema: AveragedModel | None = None  # train.ema_decay: the averaged weights, validated and kept
+
+    def evaluated(self, model: nn.Module) -> nn.Module:
+        """The weights that are validated and kept: the average when there is one."""
+        return self.ema.module if self.ema is not None else model
 
 
 def _setup(params: Params, model: nn.Module, data: dict[str, RoleData], specs: list[TargetSpec],
@@ -144,8 +151,11 @@ def _setup(params: Params, model: nn.Module, data: dict[str, RoleData], specs: l
     loss_fn = make_task_loss(specs, data["train"].y, data["train"].valid)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     monitor = monitor_for(specs)
+    ema = None
+    if cfg.ema_decay is not None:  # buffers too: BatchNorm statistics of the averaged weights, not the last step's
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
     return Setup(data["train"], data["val"], loss_fn, opt, make_scheduler(opt, cfg, monitor.mode), gen, mix_gen,
-                 monitor)
+                 monitor, ema)
 
 
 def _resume(path: Path, fp: str, model: nn.Module, run: Setup) -> TrainState | None:
@@ -156,6 +166,8 @@ def _resume(path: Path, fp: str, model: nn.Module, run: Setup) -> TrainState | N
     model.load_state_dict(blob["model"])
     run.opt.load_state_dict(blob["optimizer"])
     run.sched.load_state_dict(blob["scheduler"])
+    if run.ema is not None:
+        run.ema.load_state_dict(blob["ema"])
     torch.set_rng_state(blob["torch_rng"])
     run.gen.set_state(blob["batch_rng"])
     if blob["cuda_rng"]:
@@ -191,6 +203,8 @@ def _train_epoch(params: Params, step_model: nn.Module, run: Setup, state: Train
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
         run.opt.step()
+        if run.ema is not None:
+            run.ema.update_parameters(step_model.module if ddp.world > 1 else step_model)
         total += loss.detach() * len(idx)
         count += len(idx)
     total, count = distributed.all_sum(total, count)
@@ -232,7 +246,7 @@ def train_model(
             _log_epoch(live, record)
         while not state.finished and state.epoch < cfg.epochs:
             train_loss = _train_epoch(params, step_model, run, state, device, ddp)
-            val_out = run.val.inputs.predict(model, params.evaluate.batch_size, cfg.amp)
+            val_out = run.val.inputs.predict(run.evaluated(model), params.evaluate.batch_size, cfg.amp)
             record = {"train/loss": train_loss,
                       **validation_record(specs, run.loss_fn, val_out, run.val.y, run.val.valid),
                       "lr": run.opt.param_groups[0]["lr"]}
@@ -246,14 +260,14 @@ def train_model(
             state.history.append(record)
             if run.monitor.better(value, state.best_score):
                 state.best_score, state.best_epoch, state.bad_epochs = value, state.epoch, 0
-                state.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                state.best_state = {k: v.detach().cpu().clone() for k, v in run.evaluated(model).state_dict().items()}
             else:
                 state.bad_epochs += 1
             state.finished = state.bad_epochs >= cfg.patience or state.epoch >= cfg.epochs
             if ddp.is_main:
                 _log_epoch(live, record)
                 print(f"epoch {state.epoch}: " + ", ".join(f"{k}={v:.4f}" for k, v in record.items()))
-                save_checkpoint(ckpt_path, fp, model, run.opt, run.sched, run.gen, state)
+                save_checkpoint(ckpt_path, fp, model, run.opt, run.sched, run.gen, state, run.ema)
         if ddp.is_main:
             live.summary["best_epoch"] = state.best_epoch
             live.summary[f"best_val_{run.monitor.name}"] = state.best_score
