@@ -83,6 +83,10 @@ VARIANTS = (
             ("train.augment.gate_probability=0.5",)),
     Variant("ema", "weights averaged over training steps (EMA, decay 0.998: about 4.5 epochs)",
             ("train.ema_decay=0.998",)),
+    Variant("ema-frets-24", "EMA weights (0.998) and 24 frets: fretted notes up to MIDI 88 (84 before)",
+            ("train.ema_decay=0.998", "synthesize.frets=24")),
+    Variant("more-harmonics", "harmonics 25 % of the notes (15 % before), general notes 60 %",
+            ("synthesize.class_fractions.harmonic=0.25", "synthesize.class_fractions.general_note=0.6")),
     Variant("wide-snr", "hum and hiss 12-80 dB below the note (was 12-40): some files as clean as a sample library",
             ("synthesize.snr_db=[12.0,80.0]",)),
 )
