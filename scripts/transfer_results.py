@@ -85,6 +85,9 @@ VARIANTS = (
             ("train.ema_decay=0.998",)),
     Variant("ema-frets-24", "EMA weights (0.998) and 24 frets: fretted notes up to MIDI 88 (84 before)",
             ("train.ema_decay=0.998", "synthesize.frets=24")),
+    Variant("ema-more-instruments", "EMA weights (0.998), 1.5x the notes and instruments (6000 notes, 60 guitars, "
+            "18 basses)", ("train.ema_decay=0.998", "synthesize.n_events=6000", "synthesize.n_guitars=60",
+                           "synthesize.n_basses=18")),
     Variant("more-harmonics", "harmonics 25 % of the notes (15 % before), general notes 60 %",
             ("synthesize.class_fractions.harmonic=0.25", "synthesize.class_fractions.general_note=0.6")),
     Variant("wide-snr", "hum and hiss 12-80 dB below the note (was 12-40): some files as clean as a sample library",
