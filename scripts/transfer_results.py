@@ -85,6 +85,8 @@ VARIANTS = (
             ("train.ema_decay=0.998",)),
     Variant("ema-frets-24", "EMA weights (0.998) and 24 frets: fretted notes up to MIDI 88 (84 before)",
             ("train.ema_decay=0.998", "synthesize.frets=24")),
+    Variant("ema-frets-22", "EMA weights (0.998) and 22 frets: fretted notes up to MIDI 86 (84 before)",
+            ("train.ema_decay=0.998", "synthesize.frets=22")),
     Variant("ema-more-instruments", "EMA weights (0.998), 1.5x the notes and instruments (6000 notes, 60 guitars, "
             "18 basses)", ("train.ema_decay=0.998", "synthesize.n_events=6000", "synthesize.n_guitars=60",
                            "synthesize.n_basses=18")),
