@@ -312,6 +312,7 @@ def test_default_params_dump_as_before_the_task_layer():
     del full["paths"]["checkset"], full["paths"]["checkset_report"], full["paths"]["model_card"]
     del full["model"]["gru"]["frame_stride"], full["train"]["augment"]["crop"]
     del full["train"]["augment"]["tilt_db"], full["train"]["augment"]["fade_in_ms"]
+    del full["train"]["augment"]["gate_probability"], full["train"]["augment"]["gate_db"], full["train"]["ema_decay"]
     for key in ("harmonic_sustain_sec", "frets", "pitch_sampling", "palm_mute_sec", "palm_mute_decay_sec",
                 "finger_rolloff", "pick_rolloff", "damping_power", "harmonic_touch_decay_sec", "slap_click_gain",
                 "harmonic_rolloff"):
