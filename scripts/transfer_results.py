@@ -18,7 +18,9 @@ variants of their time (``pure-harmonics``, ``pure-more-instruments``, ``pure-lo
 and ``more-instruments`` were run on the default before 2026-12-07, which the current default adopted;
 ``high-nodes`` (nodes 2-8) was run on the default of the afternoon of 2026-12-07 and is the default since;
 ``loud-slaps``, ``mutes-slaps`` and ``swells-mutes-nodes`` on nodes 2-8, before the louder slaps and shorter palm
-mutes became the default in the evening of 2026-12-07).
+mutes became the default in the evening of 2026-12-07; ``ema``, ``ema-frets-24``, ``ema-frets-22`` and
+``ema-more-instruments``, which are ``default``, ``frets-24``, ``frets-22`` and ``more-notes`` since the EMA
+weights became the default that night).
 
 Writes ``--json`` (every figure per run) and prints the markdown table for docs/synthesis.md.
 """
@@ -56,7 +58,7 @@ VARIANTS = (
             ("synthesize.frets=24", "synthesize.palm_mute_sec=[0.05,1.0]",
              "synthesize.palm_mute_decay_sec=[0.015,0.6]", "synthesize.finger_rolloff=[0.9,1.6]",
              "synthesize.pick_rolloff=[0.6,1.2]", "synthesize.damping_power=1.0")),
-    Variant("frets-24", "24 frets and shorter palm mutes, timbre as before",
+    Variant("frets-24", "24 frets: fretted notes up to MIDI 88 (with the shorter palm mutes of the default)",
             ("synthesize.frets=24", "synthesize.palm_mute_sec=[0.05,1.0]",
              "synthesize.palm_mute_decay_sec=[0.015,0.6]")),
     Variant("uniform-pitch", "24 frets, every reachable pitch equally likely",
@@ -81,17 +83,11 @@ VARIANTS = (
             ("synthesize.harmonic_nodes=[2,3,4,5,6]",)),
     Variant("clean-50", "half the training examples made clean: log-mel cells 40-70 dB below the peak to the floor",
             ("train.augment.gate_probability=0.5",)),
-    Variant("ema", "weights averaged over training steps (EMA, decay 0.998: about 4.5 epochs)",
-            ("train.ema_decay=0.998",)),
-    Variant("ema-frets-24", "EMA weights (0.998) and 24 frets: fretted notes up to MIDI 88 (84 before)",
-            ("train.ema_decay=0.998", "synthesize.frets=24")),
-    Variant("ema-frets-22", "EMA weights (0.998) and 22 frets: fretted notes up to MIDI 86 (84 before)",
-            ("train.ema_decay=0.998", "synthesize.frets=22")),
-    Variant("ema-more-instruments", "EMA weights (0.998), 1.5x the notes and instruments (6000 notes, 60 guitars, "
-            "18 basses)", ("train.ema_decay=0.998", "synthesize.n_events=6000", "synthesize.n_guitars=60",
-                           "synthesize.n_basses=18")),
-    Variant("more-harmonics", "harmonics 25 % of the notes (15 % before), general notes 60 %",
-            ("synthesize.class_fractions.harmonic=0.25", "synthesize.class_fractions.general_note=0.6")),
+    Variant("no-ema", "the last step's weights, not their moving average (before the night of 2026-12-07)",
+            ("train.ema_decay=null",)),
+    Variant("frets-22", "22 frets: fretted notes up to MIDI 86 (84 at 20 frets)", ("synthesize.frets=22",)),
+    Variant("more-notes", "1.5x the notes and instruments (6000 notes, 60 guitars, 18 basses)",
+            ("synthesize.n_events=6000", "synthesize.n_guitars=60", "synthesize.n_basses=18")),
     Variant("wide-snr", "hum and hiss 12-80 dB below the note (was 12-40): some files as clean as a sample library",
             ("synthesize.snr_db=[12.0,80.0]",)),
 )
