@@ -85,6 +85,8 @@ VARIANTS = (
             ("train.augment.gate_probability=0.5",)),
     Variant("no-ema", "the last step's weights, not their moving average (before the night of 2026-12-07)",
             ("train.ema_decay=null",)),
+    Variant("ema-999", "a longer weight average: decay 0.999 (about 1000 steps, 9 epochs; 0.998 by default)",
+            ("train.ema_decay=0.999",)),
     Variant("frets-22", "22 frets: fretted notes up to MIDI 86 (84 at 20 frets)", ("synthesize.frets=22",)),
     Variant("more-notes", "1.5x the notes and instruments (6000 notes, 60 guitars, 18 basses)",
             ("synthesize.n_events=6000", "synthesize.n_guitars=60", "synthesize.n_basses=18")),
