@@ -137,6 +137,11 @@ def main() -> None:
         nhwc = params.model_copy(update={"train": params.train.model_copy(update={"channels_last": True})})
         last = bm.bench_cached_training(nhwc, ws / params.paths.features, work / "train_nhwc", args.epochs)
         result["training"]["cached_channels_last"] = {**last, "speedup_vs_cached": cached["epoch_s"] / last["epoch_s"]}
+        if params.train.ema_decay is not None:
+            log(f"training from the cache, train.ema_decay null (the last step's weights): {args.epochs} epochs")
+            plain = params.model_copy(update={"train": params.train.model_copy(update={"ema_decay": None})})
+            no_ema = bm.bench_cached_training(plain, ws / params.paths.features, work / "train_no_ema", args.epochs)
+            result["training"]["cached_no_ema"] = {**no_ema, "ema_cost": cached["epoch_s"] / no_ema["epoch_s"]}
 
         log("inference and fretlab predict")
         x_train = load_features(ws / params.paths.features, "train")[0]
@@ -234,6 +239,8 @@ def print_table(r: dict[str, Any]) -> None:
         ("epoch from the cache, train.channels_last", f"{t['cached_channels_last']['epoch_s']:.2f} s "
                                                       f"({t['cached_channels_last']['speedup_vs_cached']:.2f}x the "
                                                       "default layout, same run)"),
+        *([("epoch from the cache, train.ema_decay null", f"{t['cached_no_ema']['epoch_s']:.2f} s (the default's "
+            f"weight average costs {t['cached_no_ema']['ema_cost']:.2f}x, same run)")] if "cached_no_ema" in t else []),
         ("epoch on the fly (librosa in __getitem__)", f"{t['on_the_fly']['epoch_s']:.2f} s"),
         ("  cached speed-up, same run", f"{t['speedup']:.1f}x"),
         ("inference", f"{r['inference']['events_per_s']:.0f} events/s (batch {r['inference']['batch_size']})"),
