@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fretlab.audio.features import TOP_DB, FeatureExtractor, extract
-from fretlab.audio.loading import load_audio
+from fretlab.audio.loading import peak_normalize, read_window
 from fretlab.params import load_params
 
 AT_FLOOR_SHARE = 0.05  # a window "reaches the floor" when more than this share of its cells sit there
@@ -43,14 +43,10 @@ def summarize(shares: np.ndarray, keys: pd.Series) -> dict[str, dict[str, float]
 
 
 def checkset_features(params, checkset: Path, meta: pd.DataFrame) -> np.ndarray:
-    """One window per check-set note from its start (every render starts at 0 s), as featurize cuts them."""
+    """One window per check-set note from its start (every render starts at 0 s), cut as featurize cuts them."""
     feat = params.featurize
-    n = round(feat.target_duration * feat.sample_rate)
-    windows = np.zeros((len(meta), n), dtype=np.float32)
-    for i, rel in enumerate(meta["audio_path"]):
-        audio, _ = load_audio(checkset / rel, feat.sample_rate, duration_sec=feat.target_duration)
-        audio = audio[:n]
-        windows[i, : len(audio)] = audio
+    windows = np.stack([peak_normalize(read_window(checkset / rel, feat.sample_rate, feat.n_samples, 0.0))
+                        for rel in meta["audio_path"]])
     return extract(FeatureExtractor(feat), windows)
 
 
