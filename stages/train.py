@@ -55,13 +55,13 @@ def main() -> None:
                    "epochs_run": state.epoch}
     if args.fold is not None:
         summary["fold"] = args.fold
-    if not ddp.is_main:
-        return  # rank 0 alone writes outputs
-    classes = label_classes(specs)
-    save_model_dir(run.model, model, params, classes, summary, scaler)
-    write_model_card(run.model, params, classes, summary, Path(paths.split) / "metadata.csv", model)
-    best = {k: v for k, v in summary.items() if k.startswith("best_val_")}
-    print(f"{params.model.name}: {best}; model in {run.model}")
+    if ddp.is_main:  # rank 0 alone writes outputs; the others wait for it, then all exit together
+        classes = label_classes(specs)
+        save_model_dir(run.model, model, params, classes, summary, scaler)
+        write_model_card(run.model, params, classes, summary, Path(paths.split) / "metadata.csv", model)
+        best = {k: v for k, v in summary.items() if k.startswith("best_val_")}
+        print(f"{params.model.name}: {best}; model in {run.model}")
+    distributed.barrier()
 
 
 if __name__ == "__main__":

@@ -91,6 +91,13 @@ def _stop() -> None:
         dist.destroy_process_group()
 
 
+def barrier() -> None:
+    """Wait for every rank (a no-op in one process). The stages end on one so that no rank tears the process group
+    down while rank 0 still writes: a gloo worker that exited early sometimes aborted the job at teardown."""
+    if current().world > 1:
+        dist.barrier()
+
+
 def all_sum(*values: torch.Tensor | float) -> list[float]:
     """Sum scalars over all ranks (identity in a single process)."""
     if current().world == 1:
