@@ -90,6 +90,10 @@ VARIANTS = (
     Variant("frets-22", "22 frets: fretted notes up to MIDI 86 (84 at 20 frets)", ("synthesize.frets=22",)),
     Variant("more-notes", "1.5x the notes and instruments (6000 notes, 60 guitars, 18 basses)",
             ("synthesize.n_events=6000", "synthesize.n_guitars=60", "synthesize.n_basses=18")),
+    Variant("bright-mutes", "brighter palm mutes: low-pass corner 0.3-1.0 of the instrument's (was 0.15-0.45)",
+            ("synthesize.palm_mute_brightness=[0.3,1.0]",)),
+    Variant("bright-clean-mutes", "brighter palm mutes (0.3-1.0), pick noise 0.02-0.15 of the peak (was 0.08-0.4)",
+            ("synthesize.palm_mute_brightness=[0.3,1.0]", "synthesize.palm_mute_noise=[0.02,0.15]")),
     Variant("wide-snr", "hum and hiss 12-80 dB below the note (was 12-40): some files as clean as a sample library",
             ("synthesize.snr_db=[12.0,80.0]",)),
 )

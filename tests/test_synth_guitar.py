@@ -256,6 +256,33 @@ def test_a_louder_slap_click_raises_the_attack_over_the_tone():
     assert ratios[1] > ratios[0] + 6.0  # same draws: only the click's level differs
 
 
+def test_palm_mute_brightness_and_noise_set_a_mutes_timbre():
+    from fretlab.synth.guitar import NoteSpec, render_plucked
+    guitar = make_guitar(0, np.random.default_rng(2))
+    note = NoteSpec("general_note", "NO", "MU", 52, 1, 0.5)
+
+    def centroid(sig: np.ndarray) -> float:
+        spec = np.abs(np.fft.rfft(sig[: SR // 10]))
+        return float((np.fft.rfftfreq(SR // 10, 1 / SR) * spec).sum() / spec.sum())
+
+    def render(**changes) -> np.ndarray:
+        return render_plucked(note, guitar, SR, np.random.default_rng(4), _cfg(**changes))
+
+    dark, bright = render(palm_mute_brightness=(0.2, 0.2)), render(palm_mute_brightness=(1.0, 1.0))
+    assert centroid(bright) > 1.5 * centroid(dark)  # same draws: only the low-pass corner differs
+    quiet, noisy = render(palm_mute_noise=(0.0, 0.0)), render(palm_mute_noise=(0.8, 0.8))
+    assert np.abs(noisy - quiet)[: SR // 50].max() > 0.2 * np.abs(quiet).max()  # the pick noise, on its own
+
+
+def test_palm_mute_ranges_are_checked():
+    with pytest.raises(ValueError, match="palm_mute_brightness must be positive"):
+        _cfg(palm_mute_brightness=(0.0, 0.5))
+    with pytest.raises(ValueError, match="palm_mute_noise must not be negative"):
+        _cfg(palm_mute_noise=(-0.1, 0.5))
+    with pytest.raises(ValueError, match="palm_mute_noise"):
+        _cfg(palm_mute_noise=(0.5, 0.1))
+
+
 def test_a_steeper_harmonic_rolloff_gives_a_purer_harmonic():
     from fretlab.synth.guitar import NoteSpec, render_harmonic
     guitar = make_guitar(0, np.random.default_rng(3))

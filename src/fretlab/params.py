@@ -128,6 +128,9 @@ class Synthesize(_Section):
     pitch_sampling: Literal["string", "uniform"] = "string"  # a string then a fret | every reachable pitch alike
     palm_mute_sec: tuple[float, float] = (0.08, 1.0)  # how long a palm-muted note sounds before it is damped
     palm_mute_decay_sec: tuple[float, float] = (0.04, 0.6)  # a palm mute's decay time constant (log-uniform)
+    # a palm mute's low-pass corner, times the instrument's brightness (a fretted note's: 0.7-1.3)
+    palm_mute_brightness: tuple[float, float] = (0.15, 0.45)
+    palm_mute_noise: tuple[float, float] = (0.08, 0.4)  # a palm mute's pick noise, times the tone's peak
     finger_rolloff: tuple[float, float] = (1.4, 2.0)  # a finger pluck's partial k starts at 1 / k ** this
     pick_rolloff: tuple[float, float] = (1.0, 1.5)  # a pick's (sharper, so brighter)
     slap_click_gain: float = Field(1.0, ge=0.0, le=10.0)  # a bass slap's fret click: times 0.2-0.8 of the tone's peak
@@ -139,14 +142,16 @@ class Synthesize(_Section):
     def _check(self) -> Synthesize:
         for name in ("notes_per_lick", "pitch_range", "snr_db", "gain_db", "bass_pitch_range", "detune_semitones",
                      "snippet_sec", "snippet_onset_sec", "sustain_sec", "harmonic_attack_ms", "palm_mute_sec",
-                     "palm_mute_decay_sec", "finger_rolloff", "pick_rolloff", "harmonic_touch_decay_sec",
-                     "harmonic_rolloff"):
+                     "palm_mute_decay_sec", "palm_mute_brightness", "palm_mute_noise", "finger_rolloff",
+                     "pick_rolloff", "harmonic_touch_decay_sec", "harmonic_rolloff"):
             _check_range(f"synthesize.{name}", getattr(self, name))
         if not self.harmonic_nodes or len(set(self.harmonic_nodes)) != len(self.harmonic_nodes):
             raise ValueError(f"synthesize.harmonic_nodes must list distinct nodes from 2-8, got {self.harmonic_nodes}")
-        if self.snippet_onset_sec[0] < 0:
-            raise ValueError("synthesize.snippet_onset_sec must not be negative")
-        for name in ("snippet_sec", "sustain_sec", "palm_mute_sec", "palm_mute_decay_sec", "harmonic_touch_decay_sec"):
+        for name in ("snippet_onset_sec", "palm_mute_noise"):
+            if getattr(self, name)[0] < 0:
+                raise ValueError(f"synthesize.{name} must not be negative, got {list(getattr(self, name))}")
+        for name in ("snippet_sec", "sustain_sec", "palm_mute_sec", "palm_mute_decay_sec", "palm_mute_brightness",
+                     "harmonic_touch_decay_sec"):
             if getattr(self, name)[0] <= 0:
                 raise ValueError(f"synthesize.{name} must be positive, got {list(getattr(self, name))}")
         if self.harmonic_sustain_sec is not None:

@@ -240,7 +240,7 @@ def render_plucked(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gener
     amps = np.abs(np.sin(np.pi * k * pluck)) / k**slope
     if guitar.pickup_pos is not None:
         amps *= 0.3 + np.abs(np.sin(np.pi * k * guitar.pickup_pos))
-    brightness = guitar.brightness_hz * (rng.uniform(0.15, 0.45) if muted else rng.uniform(0.7, 1.3))
+    brightness = guitar.brightness_hz * (rng.uniform(*cfg.palm_mute_brightness) if muted else rng.uniform(0.7, 1.3))
     amps *= _body_response(guitar, freqs) * np.exp(-freqs / brightness)
     tau = guitar.decay_sec * rng.uniform(0.7, 2.0) * (110.0 / f0) ** 0.3
     if muted:  # from a hard chug to a light palm touch that lets the note ring for half a second
@@ -251,7 +251,7 @@ def render_plucked(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gener
     if cfg.two_stage_decay:
         freqs, amps, rates = _two_polarizations(freqs, amps, rates, rng)
     sig = _partials(freqs, amps, rates, ratio, sr, rng)
-    noise_level = {"PK": rng.uniform(0.05, 0.4), "FS": rng.uniform(0.01, 0.12), "MU": rng.uniform(0.08, 0.4),
+    noise_level = {"PK": rng.uniform(0.05, 0.4), "FS": rng.uniform(0.01, 0.12), "MU": rng.uniform(*cfg.palm_mute_noise),
                    "ST": rng.uniform(0.2, 0.6) * cfg.slap_click_gain,  # slaps: the string hits the frets
                    "SP": rng.uniform(0.3, 0.8) * cfg.slap_click_gain}
     sig += _attack_noise(n, sr, noise_level[note.excitation] * np.abs(sig).max(), rng.uniform(0.002, 0.012),
