@@ -94,6 +94,8 @@ VARIANTS = (
             ("synthesize.palm_mute_brightness=[0.3,1.0]",)),
     Variant("bright-clean-mutes", "brighter palm mutes (0.3-1.0), pick noise 0.02-0.15 of the peak (was 0.08-0.4)",
             ("synthesize.palm_mute_brightness=[0.3,1.0]", "synthesize.palm_mute_noise=[0.02,0.15]")),
+    Variant("uniform-pitch-20", "every reachable pitch alike on 20 frets: guitar notes at MIDI 81-83 2.5 % -> 6.7 %",
+            ("synthesize.pitch_sampling=uniform",)),
     Variant("wide-snr", "hum and hiss 12-80 dB below the note (was 12-40): some files as clean as a sample library",
             ("synthesize.snr_db=[12.0,80.0]",)),
 )
