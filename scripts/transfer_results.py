@@ -96,6 +96,10 @@ VARIANTS = (
             ("synthesize.palm_mute_brightness=[0.3,1.0]", "synthesize.palm_mute_noise=[0.02,0.15]")),
     Variant("uniform-pitch-20", "every reachable pitch alike on 20 frets: guitar notes at MIDI 81-83 2.5 % -> 6.7 %",
             ("synthesize.pitch_sampling=uniform",)),
+    Variant("freq-masks", "SpecAugment frequency masks in training: one band of up to 8 of the 64 mel bins",
+            ("train.augment.freq_mask=8",)),
+    Variant("mixup", "mixup in training: pairs of examples and their labels blended, lambda ~ Beta(0.2, 0.2)",
+            ("train.augment.mixup_alpha=0.2",)),
     Variant("wide-snr", "hum and hiss 12-80 dB below the note (was 12-40): some files as clean as a sample library",
             ("synthesize.snr_db=[12.0,80.0]",)),
 )
