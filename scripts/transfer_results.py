@@ -20,7 +20,9 @@ and ``more-instruments`` were run on the default before 2026-12-07, which the cu
 ``loud-slaps``, ``mutes-slaps`` and ``swells-mutes-nodes`` on nodes 2-8, before the louder slaps and shorter palm
 mutes became the default in the evening of 2026-12-07; ``ema``, ``ema-frets-24``, ``ema-frets-22`` and
 ``ema-more-instruments``, which are ``default``, ``frets-24``, ``frets-22`` and ``more-notes`` since the EMA
-weights became the default that night).
+weights became the default that night; ``uniform-pitch-20``, the default since 2026-12-08, and
+``uniform-pitch-20-harmonics-20`` and ``uniform-pitch-20-mixup``, which are ``harmonics-20`` and ``mixup`` since;
+``uniform-pitch`` (24 frets, uniform pitch) is ``frets-24`` since).
 
 Writes ``--json`` (every figure per run) and prints the markdown table for docs/synthesis.md.
 """
@@ -61,8 +63,6 @@ VARIANTS = (
     Variant("frets-24", "24 frets: fretted notes up to MIDI 88 (with the shorter palm mutes of the default)",
             ("synthesize.frets=24", "synthesize.palm_mute_sec=[0.05,1.0]",
              "synthesize.palm_mute_decay_sec=[0.015,0.6]")),
-    Variant("uniform-pitch", "24 frets, every reachable pitch equally likely",
-            ("synthesize.frets=24", "synthesize.pitch_sampling=uniform")),
     Variant("slow-harmonics", "harmonic attacks up to 120 ms, off-node partials ringing up to 1 s",
             ("synthesize.harmonic_attack_ms=[2.0,120.0]", "synthesize.harmonic_touch_decay_sec=[0.004,1.0]")),
     Variant("slow-harmonics-swells", "slow harmonics, and half the driven electric files swell in over 50-300 ms",
@@ -94,13 +94,10 @@ VARIANTS = (
             ("synthesize.palm_mute_brightness=[0.3,1.0]",)),
     Variant("bright-clean-mutes", "brighter palm mutes (0.3-1.0), pick noise 0.02-0.15 of the peak (was 0.08-0.4)",
             ("synthesize.palm_mute_brightness=[0.3,1.0]", "synthesize.palm_mute_noise=[0.02,0.15]")),
-    Variant("uniform-pitch-20", "every reachable pitch alike on 20 frets: guitar notes at MIDI 81-83 2.5 % -> 6.7 %",
-            ("synthesize.pitch_sampling=uniform",)),
-    Variant("uniform-pitch-20-harmonics-20", "uniform pitch on 20 frets, and 20 % harmonics (65 % general notes)",
-            ("synthesize.pitch_sampling=uniform", "synthesize.class_fractions.harmonic=0.2",
-             "synthesize.class_fractions.general_note=0.65")),
-    Variant("uniform-pitch-20-mixup", "uniform pitch on 20 frets, and mixup (Beta(0.2, 0.2))",
-            ("synthesize.pitch_sampling=uniform", "train.augment.mixup_alpha=0.2")),
+    Variant("string-pitch", "a string, then a fret (before 2026-12-08): guitar notes at MIDI 81-83 6.7 % -> 2.5 %",
+            ("synthesize.pitch_sampling=string",)),
+    Variant("harmonics-20", "20 % harmonics (65 % general notes)",
+            ("synthesize.class_fractions.harmonic=0.2", "synthesize.class_fractions.general_note=0.65")),
     Variant("freq-masks", "SpecAugment frequency masks in training: one band of up to 8 of the 64 mel bins",
             ("train.augment.freq_mask=8",)),
     Variant("mixup", "mixup in training: pairs of examples and their labels blended, lambda ~ Beta(0.2, 0.2)",
