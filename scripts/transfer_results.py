@@ -98,6 +98,8 @@ VARIANTS = (
             ("synthesize.pitch_sampling=string",)),
     Variant("harmonics-20", "20 % harmonics (65 % general notes)",
             ("synthesize.class_fractions.harmonic=0.2", "synthesize.class_fractions.general_note=0.65")),
+    Variant("plucked-harmonics", "harmonics plucked 0.06-0.3 of the string from the bridge: the pluck point's comb",
+            ("synthesize.harmonic_pluck_position=[0.06,0.3]",)),
     Variant("freq-masks", "SpecAugment frequency masks in training: one band of up to 8 of the 64 mel bins",
             ("train.augment.freq_mask=8",)),
     Variant("mixup", "mixup in training: pairs of examples and their labels blended, lambda ~ Beta(0.2, 0.2)",

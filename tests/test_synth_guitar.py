@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -272,6 +274,28 @@ def test_palm_mute_brightness_and_noise_set_a_mutes_timbre():
     assert centroid(bright) > 1.5 * centroid(dark)  # same draws: only the low-pass corner differs
     quiet, noisy = render(palm_mute_noise=(0.0, 0.0)), render(palm_mute_noise=(0.8, 0.8))
     assert np.abs(noisy - quiet)[: SR // 50].max() > 0.2 * np.abs(quiet).max()  # the pick noise, on its own
+
+
+def test_a_harmonic_plucked_at_a_partials_node_loses_that_partial():
+    from fretlab.synth.guitar import NoteSpec, render_harmonic
+    guitar = dataclasses.replace(make_guitar(0, np.random.default_rng(3)), pickup_pos=None)  # no pickup comb on top
+    open_pitch = guitar.open_strings[2]
+    note = NoteSpec("harmonic", "HA", "FS", open_pitch + 12, 2, 1.0, 0.002)  # node 2: partials 2, 4, 6 of the string
+    f0 = 440.0 * 2 ** ((open_pitch - 69) / 12)
+
+    def level(sig: np.ndarray, k: int) -> float:
+        seg = sig[int(0.05 * SR): int(0.45 * SR)]
+        spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg))))
+        freqs = np.fft.rfftfreq(len(seg), 1 / SR)
+        return float(spec[(freqs > 0.97 * k * f0) & (freqs < 1.03 * k * f0)].max())
+
+    def render(position) -> np.ndarray:
+        return render_harmonic(note, guitar, SR, np.random.default_rng(5), _cfg(harmonic_pluck_position=position))
+
+    plain, at_quarter = render(None), render((0.25, 0.25))  # a quarter of the way: the 4th partial's node
+    assert level(at_quarter, 4) / level(at_quarter, 2) < 0.1 * level(plain, 4) / level(plain, 2)
+    with pytest.raises(ValueError, match="harmonic_pluck_position must lie in"):
+        _cfg(harmonic_pluck_position=(0.2, 0.7))
 
 
 def test_palm_mute_ranges_are_checked():

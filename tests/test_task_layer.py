@@ -315,7 +315,8 @@ def test_default_params_dump_as_before_the_task_layer():
     del full["train"]["augment"]["gate_probability"], full["train"]["augment"]["gate_db"], full["train"]["ema_decay"]
     for key in ("harmonic_sustain_sec", "frets", "pitch_sampling", "palm_mute_sec", "palm_mute_decay_sec",
                 "finger_rolloff", "pick_rolloff", "damping_power", "harmonic_touch_decay_sec", "slap_click_gain",
-                "harmonic_rolloff", "palm_mute_brightness", "palm_mute_noise"):
+                "harmonic_rolloff", "palm_mute_brightness", "palm_mute_noise",
+                "harmonic_pluck_position"):
         del full["synthesize"][key]
     del full["synthesize"]["effects"]["swell_probability"], full["synthesize"]["effects"]["swell_ms"]
     assert dump == full

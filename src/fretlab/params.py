@@ -121,6 +121,9 @@ class Synthesize(_Section):
     # lifted early lets them ring on under the harmonic
     harmonic_touch_decay_sec: tuple[float, float] = (0.004, 0.03)
     harmonic_rolloff: tuple[float, float] = (1.2, 2.8)  # a harmonic's j-th partial starts at 1 / j ** this
+    # where a harmonic is plucked (fraction of the string from the bridge): the pluck point's comb shapes its partials
+    # as it does a fretted note's, so a higher on-node partial can outsound a lower one; None: no comb
+    harmonic_pluck_position: tuple[float, float] | None = None
     # 12th, 7th, 5th, 4th and 3rd-fret nodes (string length / node); 7 and 8 (near frets 2.7 and 2.3) ring
     # weakly on a real string and reach MIDI 100 on a guitar's top string
     harmonic_nodes: list[Literal[2, 3, 4, 5, 6, 7, 8]] = Field(default_factory=lambda: [2, 3, 4, 5, 6])
@@ -154,6 +157,11 @@ class Synthesize(_Section):
                      "harmonic_touch_decay_sec"):
             if getattr(self, name)[0] <= 0:
                 raise ValueError(f"synthesize.{name} must be positive, got {list(getattr(self, name))}")
+        if self.harmonic_pluck_position is not None:
+            _check_range("synthesize.harmonic_pluck_position", self.harmonic_pluck_position)
+            if not 0 < self.harmonic_pluck_position[0] <= self.harmonic_pluck_position[1] <= 0.5:
+                raise ValueError("synthesize.harmonic_pluck_position must lie in (0, 0.5] (a fraction of the string "
+                                 f"from the bridge), got {list(self.harmonic_pluck_position)}")
         if self.harmonic_sustain_sec is not None:
             _check_range("synthesize.harmonic_sustain_sec", self.harmonic_sustain_sec)
             if self.harmonic_sustain_sec[0] <= 0:

@@ -44,7 +44,8 @@ LATER_PARAMS = (("task",), ("synthesize_tracks",), ("synthesize_rudiments",), ("
                 ("synthesize", "effects", "swell_probability"),
                 ("synthesize", "effects", "swell_ms"), ("synthesize", "harmonic_rolloff"),
                 ("train", "augment", "gate_probability"), ("train", "augment", "gate_db"), ("train", "ema_decay"),
-                ("synthesize", "palm_mute_brightness"), ("synthesize", "palm_mute_noise"))
+                ("synthesize", "palm_mute_brightness"), ("synthesize", "palm_mute_noise"),
+                ("synthesize", "harmonic_pluck_position"))
 # Params of the evaluation-only check set: never written to config.json, so changing them never changes a model
 # directory (or its DVC hash); loading fills the defaults back in.
 EVALUATION_ONLY_PARAMS = (("checkset",), ("paths", "checkset"), ("paths", "checkset_report"), ("paths", "model_card"))

@@ -281,6 +281,8 @@ def render_harmonic(note: NoteSpec, guitar: Guitar, sr: int, rng: np.random.Gene
     # off-node partials: from a clean touch (-50 dB) to a sloppy one (-12 dB), damped by the touching finger
     amps = np.where(on_node, 1.0 / order ** rng.uniform(*cfg.harmonic_rolloff),
                     np.exp(rng.uniform(np.log(0.003), np.log(0.25))) / k)
+    if cfg.harmonic_pluck_position is not None:  # the pluck point's comb, as in render_plucked
+        amps *= np.abs(np.sin(np.pi * k * rng.uniform(*cfg.harmonic_pluck_position)))
     if guitar.pickup_pos is not None:
         amps *= 0.3 + np.abs(np.sin(np.pi * k * guitar.pickup_pos))
     amps *= _body_response(guitar, freqs) * np.exp(-freqs / (guitar.brightness_hz * rng.uniform(0.8, 1.5)))
